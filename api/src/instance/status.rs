@@ -1,0 +1,299 @@
+//! `OpenClawInstance.status`: the phase and conditions the operator writes, and the reports it
+//! copies from the supervisor's `/status` endpoint (the same types serve both).
+
+use std::{collections::BTreeMap, fmt};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::k8s;
+
+/// Condition types the operator sets. `Ready` feeds the `READY` column of `kubectl get`.
+pub mod condition {
+    /// The gateway is up and answering ready; the pod receives traffic.
+    pub const READY: &str = "Ready";
+    /// The configuration was found and is valid.
+    pub const CONFIG_VALID: &str = "ConfigValid";
+    /// Every referenced Secret exists.
+    pub const SECRETS_READY: &str = "SecretsReady";
+    /// The workspace volume is bound.
+    pub const STORAGE_READY: &str = "StorageReady";
+    /// The last backup succeeded.
+    pub const BACKUP_COMPLETE: &str = "BackupComplete";
+    /// The restore from `spec.restoreFrom` succeeded.
+    pub const RESTORE_COMPLETE: &str = "RestoreComplete";
+    /// A newer release than the running one exists.
+    pub const AUTO_UPDATE_AVAILABLE: &str = "AutoUpdateAvailable";
+    /// Auto-update paused itself after repeated rollbacks.
+    pub const AUTO_UPDATE_PAUSED: &str = "AutoUpdatePaused";
+}
+
+/// Observed state of an OpenClaw instance, written by the operator only.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenClawInstanceStatus {
+    /// Where the instance stands: Provisioning, Running, Updating, BackingUp, Restoring,
+    /// Degraded, Failed, Suspended or Terminating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// Standard conditions, one per type (`Ready`, `ConfigValid`, `SecretsReady`,
+    /// `StorageReady`, `BackupComplete`, `RestoreComplete`, `AutoUpdateAvailable`,
+    /// `AutoUpdatePaused`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        schema_with = "k8s::<Vec<Condition>>",
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"])
+    )]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// In-cluster address of the gateway, `<name>.<namespace>.svc:18789`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_endpoint: Option<String>,
+
+    /// The supervisor's last report: start-up steps, gateway health, versions, model pulls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<SupervisorStatus>,
+
+    /// Skills installed on the workspace, with the version and archive checksum installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<InstalledSkill>,
+
+    /// The last successful backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupStatus>,
+
+    /// The backup this instance's workspace was restored from (`spec.restoreFrom` once done); a
+    /// restore runs once, into an empty workspace only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+
+    /// Auto-update progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_update: Option<AutoUpdateStatus>,
+}
+
+/// Lifecycle phase of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+pub enum Phase {
+    /// Objects are being created, or the pod is starting.
+    Provisioning,
+    /// The gateway is ready.
+    Running,
+    /// An auto-update is rolling out or being health-checked.
+    Updating,
+    /// A backup is running.
+    BackingUp,
+    /// The workspace is being restored from a backup.
+    Restoring,
+    /// Running with a problem (a failed optional part, a rollback).
+    Degraded,
+    /// Cannot run until the spec or a referenced object is fixed.
+    Failed,
+    /// `spec.suspend` is true: scaled to zero, objects kept.
+    Suspended,
+    /// Being deleted (final backup, clean-up).
+    Terminating,
+}
+
+impl Phase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [Phase; 9] = [
+        Phase::Provisioning,
+        Phase::Running,
+        Phase::Updating,
+        Phase::BackingUp,
+        Phase::Restoring,
+        Phase::Degraded,
+        Phase::Failed,
+        Phase::Suspended,
+        Phase::Terminating,
+    ];
+
+    /// The phase as written in `status.phase`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Provisioning => "Provisioning",
+            Phase::Running => "Running",
+            Phase::Updating => "Updating",
+            Phase::BackingUp => "BackingUp",
+            Phase::Restoring => "Restoring",
+            Phase::Degraded => "Degraded",
+            Phase::Failed => "Failed",
+            Phase::Suspended => "Suspended",
+            Phase::Terminating => "Terminating",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the supervisor in the pod reports (its `/status` body).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SupervisorStatus {
+    /// Start-up steps (restore, config, CA bundle, skills, pnpm, Python, model pulls, gateway),
+    /// in the order they started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
+
+    /// Whether the gateway answered its last health check with a healthy JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_healthy: Option<bool>,
+
+    /// Versions of what runs in the pod, by component (`openclaw`, `supervisor`, `node`, `pnpm`,
+    /// `python`, `ollama`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
+
+    /// Progress of the Ollama model pulls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_pulls: Vec<ModelPull>,
+}
+
+/// One start-up step of the supervisor.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    /// Step name, for example `skills` or `config`.
+    pub name: String,
+
+    /// Pending, Running, Succeeded or Failed.
+    pub state: StepState,
+
+    /// Wall-clock time the step took, in milliseconds, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+
+    /// True when the step's inputs were unchanged since the last start and its cached result
+    /// was reused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+
+    /// Why the step failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// State of a start-up step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum StepState {
+    /// Waiting for the steps it depends on.
+    Pending,
+    /// In progress.
+    Running,
+    /// Done (or skipped, see `skipped`).
+    Succeeded,
+    /// Failed; see `error`.
+    Failed,
+}
+
+/// Progress of one Ollama model pull.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPull {
+    /// Model name, as in `spec.ollama.models`.
+    pub model: String,
+
+    /// Pending, Running, Succeeded or Failed.
+    pub state: StepState,
+
+    /// Bytes downloaded so far, over all layers.
+    #[serde(default)]
+    pub completed_bytes: i64,
+
+    /// Total bytes of all layers, once Ollama announced them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<i64>,
+
+    /// The error Ollama reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A skill installed on the workspace.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledSkill {
+    /// The skill as named in `spec.skills`, without version or pin.
+    pub name: String,
+
+    /// Installed version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+
+    /// SHA-256 (hex) of the installed archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// The last successful backup.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatus {
+    /// Object key of the backup in the bucket; usable as `spec.restoreFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_key: Option<String>,
+
+    /// Size of the compressed archive, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_size: Option<i64>,
+
+    /// How long the backup took, as a duration such as `42.5s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_duration: Option<String>,
+
+    /// `sha256:<hex>` of the archive as uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checksum: Option<String>,
+
+    /// When the backup finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<Time>,
+}
+
+/// Auto-update progress.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoUpdateStatus {
+    /// Version (tag) running now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<String>,
+
+    /// Newest stable version found in the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_version: Option<String>,
+
+    /// Version being rolled out and health-checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_version: Option<String>,
+
+    /// Version that ran before the last update; the rollback target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+
+    /// Last version that failed its health check; not retried until a newer one appears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_version: Option<String>,
+
+    /// Consecutive rollbacks; auto-update pauses at 3 and resets on a successful update.
+    #[serde(default)]
+    pub rollback_count: i32,
+
+    /// When the registry was last checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_time: Option<Time>,
+
+    /// Why the last check or update failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}

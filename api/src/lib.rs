@@ -1,0 +1,31 @@
+//! Shared API of OpenClaw on Kubernetes: the CRD types and the operator-to-supervisor runtime plan.
+//!
+//! This crate has no HTTP client and no async runtime: the operator, the in-pod supervisor and the
+//! tooling all read the same types, so a change on one side shows up as a compile error on the
+//! other.
+//!
+//! - [`instance`]: `OpenClawInstance` (`openclawinstances.openclaw.rocks/v1alpha1`), spec and status.
+//! - [`defaults`]: `OpenClawClusterDefaults`, the cluster-wide singleton named `cluster`.
+//! - [`plan`]: [`RuntimePlan`], what the operator tells the supervisor to do in the pod.
+//! - [`crd`]: the generated CRD YAML, the only source of `crds/` and the chart's copy.
+//!
+//! Every doc comment on a CRD field becomes its `kubectl explain` description, so they are
+//! written for the platform engineer who applies the manifest.
+
+#![deny(missing_docs)]
+
+pub mod crd;
+pub mod defaults;
+pub mod instance;
+pub mod plan;
+mod schema;
+
+pub use defaults::{OpenClawClusterDefaults, OpenClawClusterDefaultsSpec};
+pub use instance::{OpenClawInstance, OpenClawInstanceSpec, OpenClawInstanceStatus};
+pub use plan::RuntimePlan;
+
+/// API group of every OpenClaw custom resource.
+pub const GROUP: &str = "openclaw.rocks";
+
+/// API version served and stored for every OpenClaw custom resource.
+pub const VERSION: &str = "v1alpha1";

@@ -1,0 +1,106 @@
+//! Configuration files of the local control plane: kubeconfig, admission, KWOK stages, the node.
+
+use std::{fs, path::Path};
+
+use anyhow::{Context, Result};
+
+use super::{APISERVER_PORT, pki::ADMIN_TOKEN};
+use crate::tools::{Tools, repo_root};
+
+pub const NODE_NAME: &str = "kwok-node-0";
+
+pub fn write_all(dir: &Path, tools: &Tools) -> Result<()> {
+    fs::write(dir.join("kubeconfig"), kubeconfig(dir))?;
+    fs::write(dir.join("admission.yaml"), ADMISSION)?;
+    fs::write(dir.join("node.yaml"), NODE)?;
+    fs::write(dir.join("namespace.yaml"), NAMESPACE)?;
+    fs::write(dir.join("kwok.yaml"), kwok_stages(tools)?)?;
+    Ok(())
+}
+
+fn kubeconfig(dir: &Path) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: openclaw-local
+  cluster:
+    server: https://127.0.0.1:{APISERVER_PORT}
+    certificate-authority: {ca}
+users:
+- name: local-admin
+  user:
+    token: {ADMIN_TOKEN}
+contexts:
+- name: openclaw-local
+  context:
+    cluster: openclaw-local
+    user: local-admin
+    namespace: default
+current-context: openclaw-local
+",
+        ca = dir.join("pki").join("ca.crt").display()
+    )
+}
+
+/// Pod Security `restricted` is enforced on every namespace but kube-system, so every
+/// pod the project generates meets the real admission, not only labelled test namespaces.
+const ADMISSION: &str = "apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults:
+      enforce: restricted
+      enforce-version: latest
+      audit: restricted
+      audit-version: latest
+      warn: restricted
+      warn-version: latest
+    exemptions:
+      namespaces: [kube-system]
+";
+
+const NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: openclaw
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+";
+
+const NODE: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: \"0\"
+  labels:
+    kubernetes.io/hostname: kwok-node-0
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+spec: {}
+status:
+  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti}
+  capacity: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti}
+";
+
+/// KWOK's own node stages (from the module it was built from) plus the project's pod stages.
+fn kwok_stages(tools: &Tools) -> Result<String> {
+    let mut docs = Vec::new();
+    for name in ["node-initialize.yaml", "node-heartbeat-with-lease.yaml"] {
+        let path = tools.kwok_stages.join(name);
+        docs.push(fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let ours = repo_root()?.join("xtask").join("stages");
+    for name in ["pod-ready.yaml", "pod-unready.yaml", "pod-delete.yaml"] {
+        let path = ours.join(name);
+        docs.push(fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    Ok(docs.join("\n---\n"))
+}

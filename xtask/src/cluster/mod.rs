@@ -1,0 +1,285 @@
+//! `cargo xtask cluster up|down|status|env`: the local control plane on loopback.
+
+mod files;
+mod pki;
+mod procs;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+use crate::tools::{self, Tools, repo_root};
+use procs::Daemon;
+
+/// Ports of the control plane, all on 127.0.0.1 and away from the usual defaults.
+pub const ETCD_CLIENT_PORT: u16 = 12379;
+pub const ETCD_PEER_PORT: u16 = 12380;
+pub const APISERVER_PORT: u16 = 16443;
+pub const KCM_PORT: u16 = 20257;
+pub const SCHEDULER_PORT: u16 = 20259;
+pub const KWOK_PORT: u16 = 20247;
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Build what is missing, start etcd, kube-apiserver, kube-controller-manager,
+    /// kube-scheduler and KWOK with one fake node, install the CRDs, and write
+    /// `.cluster/kubeconfig`.
+    Up,
+    /// Stop every process `up` started and remove `.cluster/`.
+    Down,
+    /// Say which control-plane processes are running.
+    Status,
+    /// Print shell exports (KUBECONFIG, PATH) for the running control plane.
+    Env,
+}
+
+pub fn run(action: Action) -> Result<()> {
+    let dir = state_dir()?;
+    match action {
+        Action::Up => up(&dir),
+        Action::Down => down(&dir),
+        Action::Status => status(&dir),
+        Action::Env => {
+            println!("export KUBECONFIG={}", dir.join("kubeconfig").display());
+            println!("export PATH={}:$PATH", dir.join("bin").display());
+            Ok(())
+        }
+    }
+}
+
+/// `.cluster/` at the repository root: certificates, data, logs, pid files, kubeconfig.
+pub fn state_dir() -> Result<PathBuf> {
+    Ok(repo_root()?.join(".cluster"))
+}
+
+const DAEMONS: [&str; 5] = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];
+
+/// True when every daemon of the control plane runs and the apiserver is ready.
+pub fn is_running(dir: &Path) -> bool {
+    DAEMONS.iter().all(|name| procs::alive(dir, name).is_some()) && apiserver_ready(dir)
+}
+
+pub fn up(dir: &Path) -> Result<()> {
+    if is_running(dir) {
+        install_crds(dir)?;
+        println!("==> local control plane already running; KUBECONFIG={}", dir.join("kubeconfig").display());
+        return Ok(());
+    }
+    if DAEMONS.iter().any(|name| procs::alive(dir, name).is_some()) {
+        println!("==> a partial control plane is running; stopping it first");
+        down(dir)?;
+    }
+    let tools = tools::ensure_tools()?;
+    let started = Instant::now();
+    prepare_dirs(dir, &tools)?;
+    println!("==> certificates");
+    pki::generate(&dir.join("pki"))?;
+    files::write_all(dir, &tools)?;
+
+    let result = start_all(dir, &tools);
+    if let Err(err) = result {
+        eprintln!("==> start-up failed; logs are in {}", dir.join("logs").display());
+        let _ = procs::stop_all(dir, &DAEMONS);
+        return Err(err);
+    }
+    install_crds(dir)?;
+    println!(
+        "==> local control plane ready in {:.1}s\n    export KUBECONFIG={}\n    export PATH={}:$PATH",
+        started.elapsed().as_secs_f64(),
+        dir.join("kubeconfig").display(),
+        dir.join("bin").display()
+    );
+    Ok(())
+}
+
+fn prepare_dirs(dir: &Path, tools: &Tools) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("removing stale {}", dir.display()))?;
+    }
+    for sub in ["pki", "etcd", "logs", "pids", "bin"] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    for (name, path) in tools.binaries() {
+        std::os::unix::fs::symlink(path, dir.join("bin").join(name))
+            .with_context(|| format!("linking {name}"))?;
+    }
+    Ok(())
+}
+
+fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
+    let pki = dir.join("pki");
+    let kubeconfig = dir.join("kubeconfig");
+    let p = |path: PathBuf| path.display().to_string();
+
+    println!("==> etcd {}", tools::ETCD_VERSION);
+    Daemon::new("etcd", &tools.etcd)
+        .args([
+            format!("--data-dir={}", p(dir.join("etcd"))),
+            format!("--listen-client-urls=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
+            format!("--advertise-client-urls=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}"),
+            format!("--initial-cluster=default=http://127.0.0.1:{ETCD_PEER_PORT}"),
+            "--unsafe-no-fsync".into(),
+            "--log-level=warn".into(),
+        ])
+        .spawn(dir)?;
+    wait_for("etcd", dir, Duration::from_secs(30), || procs::port_open(ETCD_CLIENT_PORT))?;
+
+    println!("==> kube-apiserver v{}", tools::K8S_VERSION);
+    Daemon::new("kube-apiserver", &tools.kube_apiserver)
+        .args([
+            format!("--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={APISERVER_PORT}"),
+            format!("--cert-dir={}", p(pki.clone())),
+            format!("--tls-cert-file={}", p(pki.join("apiserver.crt"))),
+            format!("--tls-private-key-file={}", p(pki.join("apiserver.key"))),
+            format!("--client-ca-file={}", p(pki.join("ca.crt"))),
+            format!("--token-auth-file={}", p(pki.join("tokens.csv"))),
+            "--authorization-mode=Node,RBAC".into(),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-account-key-file={}", p(pki.join("sa.pub"))),
+            format!("--service-account-signing-key-file={}", p(pki.join("sa.key"))),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--allow-privileged=true".into(),
+            "--endpoint-reconciler-type=none".into(),
+            "--enable-priority-and-fairness=false".into(),
+            "--profiling=false".into(),
+            "--shutdown-delay-duration=0s".into(),
+            "--shutdown-watch-termination-grace-period=0s".into(),
+            format!("--admission-control-config-file={}", p(dir.join("admission.yaml"))),
+            "--v=1".into(),
+        ])
+        .spawn(dir)?;
+    wait_for("kube-apiserver", dir, Duration::from_secs(90), || apiserver_ready(dir))?;
+
+    println!("==> kube-controller-manager, kube-scheduler");
+    Daemon::new("kube-controller-manager", &tools.kube_controller_manager)
+        .args([
+            format!("--kubeconfig={}", p(kubeconfig.clone())),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={KCM_PORT}"),
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics".into(),
+            "--leader-elect=false".into(),
+            format!("--root-ca-file={}", p(pki.join("ca.crt"))),
+            format!("--service-account-private-key-file={}", p(pki.join("sa.key"))),
+            "--use-service-account-credentials=false".into(),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--controllers=*".into(),
+            "--kube-api-qps=500".into(),
+            "--kube-api-burst=1000".into(),
+            "--concurrent-statefulset-syncs=20".into(),
+        ])
+        .spawn(dir)?;
+    Daemon::new("kube-scheduler", &tools.kube_scheduler)
+        .args([
+            format!("--kubeconfig={}", p(kubeconfig.clone())),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={SCHEDULER_PORT}"),
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics".into(),
+            "--leader-elect=false".into(),
+            "--kube-api-qps=500".into(),
+            "--kube-api-burst=1000".into(),
+        ])
+        .spawn(dir)?;
+
+    println!("==> KWOK v{} with node {}", tools::KWOK_VERSION, files::NODE_NAME);
+    Daemon::new("kwok", &tools.kwok)
+        .args([
+            format!("--kubeconfig={}", p(kubeconfig.clone())),
+            format!("--config={}", p(dir.join("kwok.yaml"))),
+            "--manage-all-nodes=true".into(),
+            format!("--server-address=127.0.0.1:{KWOK_PORT}"),
+            "--node-lease-duration-seconds=40".into(),
+            "--cidr=10.244.0.0/16".into(),
+            "--node-ip=10.240.0.1".into(),
+        ])
+        .spawn(dir)?;
+    kubectl(dir, &["apply", "-f", &p(dir.join("node.yaml"))])?;
+    wait_for("fake node Ready", dir, Duration::from_secs(60), || {
+        kubectl_out(dir, &["get", "node", files::NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
+            .is_ok_and(|s| s.trim() == "True")
+    })?;
+    wait_for("kube-controller-manager (default ServiceAccount)", dir, Duration::from_secs(60), || {
+        kubectl_out(dir, &["get", "serviceaccount", "default", "-n", "default", "-o", "name"]).is_ok()
+    })?;
+
+    // The user guide's examples live in namespace `openclaw`.
+    kubectl(dir, &["apply", "-f", &p(dir.join("namespace.yaml"))])?;
+    Ok(())
+}
+
+/// Installs (or updates) the project's CRDs from `crds/`.
+pub fn install_crds(dir: &Path) -> Result<()> {
+    println!("==> CRDs from {}", openclaw_api::crd::CRD_FILE);
+    let crds = repo_root()?.join(openclaw_api::crd::CRD_FILE).display().to_string();
+    kubectl(dir, &["apply", "--server-side", "--force-conflicts", "-f", &crds])
+        .context("the control plane is running, but the API server refused the CRDs")?;
+    kubectl(dir, &["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"])
+}
+
+fn wait_for(what: &str, dir: &Path, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        if let Some(name) = DAEMONS.iter().find(|n| procs::exited(dir, n)) {
+            bail!("{name} exited during start-up; see {}", dir.join("logs").join(format!("{name}.log")).display());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    bail!("timed out after {}s waiting for {what}; logs are in {}", timeout.as_secs(), dir.join("logs").display())
+}
+
+fn apiserver_ready(dir: &Path) -> bool {
+    kubectl_out(dir, &["get", "--raw", "/readyz"]).is_ok_and(|s| s.trim() == "ok")
+}
+
+/// Runs kubectl against the local control plane, failing with its stderr.
+pub fn kubectl(dir: &Path, args: &[&str]) -> Result<()> {
+    kubectl_out(dir, args).map(|out| print!("{out}"))
+}
+
+fn kubectl_out(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(dir.join("bin").join("kubectl"))
+        .arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()))
+        .args(args)
+        .output()
+        .context("running kubectl")?;
+    if !out.status.success() {
+        bail!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn down(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        println!("==> no local control plane");
+        return Ok(());
+    }
+    let mut order = DAEMONS;
+    order.reverse();
+    procs::stop_all(dir, &order)?;
+    fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    println!("==> local control plane stopped and {} removed", dir.display());
+    Ok(())
+}
+
+fn status(dir: &Path) -> Result<()> {
+    for name in DAEMONS {
+        match procs::alive(dir, name) {
+            Some(pid) => println!("{name:<24} running (pid {pid})"),
+            None => println!("{name:<24} stopped"),
+        }
+    }
+    println!("{:<24} {}", "apiserver /readyz", if apiserver_ready(dir) { "ok" } else { "not ready" });
+    Ok(())
+}

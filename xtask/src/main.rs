@@ -1,0 +1,40 @@
+//! Developer tasks for the workspace: `cargo xtask <task>`.
+
+mod cluster;
+mod codegen;
+mod test;
+mod tools;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Developer tasks for the OpenClaw operator workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Render the CRDs from the Rust types into crds/ and the chart.
+    Gen(codegen::GenArgs),
+    /// Manage the local control plane (etcd, kube-apiserver, kube-controller-manager,
+    /// kube-scheduler, KWOK) built from the Go module proxy.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::Action,
+    },
+    /// Run the whole test suite: unit tests, then the local control plane and the
+    /// tests against it; always tears the control plane down afterwards.
+    Test(test::TestArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Gen(args) => codegen::run(&args),
+        Task::Cluster { action } => cluster::run(action),
+        Task::Test(args) => test::run(&args),
+    }
+}
