@@ -77,6 +77,12 @@ case $what in all|kwok)
     cp "$src/kustomize/stage/node/fast/node-initialize.yaml" "$src/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" "$CACHE/kwok-v$KWOK/stages/"
   fi;;
 esac
-case $what in all|helm) build_one helm "$HELM" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm "-X helm.sh/helm/v3/internal/version.version=v$HELM";; esac
+# helm takes the Kubernetes version it assumes (for kubeVersion checks in lint/template) from ldflags.
+K8S_MAJOR=$(echo "$K8S" | cut -d. -f1); K8S_MINOR=$(echo "$K8S" | cut -d. -f2)
+HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=v$HELM"
+for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  HELM_LDFLAGS="$HELM_LDFLAGS -X $p.k8sVersionMajor=$K8S_MAJOR -X $p.k8sVersionMinor=$K8S_MINOR"
+done
+case $what in all|helm) build_one helm "$HELM" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm "$HELM_LDFLAGS";; esac
 case $what in all|kubernetes) build_k8s;; esac
 log "tools ready in $CACHE"
