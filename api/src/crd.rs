@@ -35,7 +35,10 @@ pub struct RenderError {
 /// applying the field's default. Finishing removes `nullable` everywhere (no field of ours ever
 /// serializes `null`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    [OpenClawInstance::crd(), OpenClawClusterDefaults::crd()].into_iter().map(finish).collect()
+    [OpenClawInstance::crd(), OpenClawClusterDefaults::crd()]
+        .into_iter()
+        .map(finish)
+        .collect()
 }
 
 /// The CRDs as one multi-document YAML stream: the [`HEADER`] line, then each CRD starting with
@@ -43,8 +46,10 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 pub fn try_render_crds_yaml() -> Result<String, RenderError> {
     let mut out = String::from(HEADER);
     for crd in crds() {
-        let yaml = serde_yaml::to_string(&crd)
-            .map_err(|source| RenderError { name: crd.metadata.name.clone().unwrap_or_default(), source })?;
+        let yaml = serde_yaml::to_string(&crd).map_err(|source| RenderError {
+            name: crd.metadata.name.clone().unwrap_or_default(),
+            source,
+        })?;
         out.push_str("---\n");
         out.push_str(&yaml);
     }
@@ -67,7 +72,11 @@ pub fn render_crds_yaml() -> String {
 
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     for version in &mut crd.spec.versions {
-        if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
             schema.title = None;
             finish_schema(schema);
         }
@@ -75,12 +84,19 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     crd
 }
 
-/// Removes `nullable`, and the `additionalProperties: true` that schemars puts next to
-/// `x-kubernetes-preserve-unknown-fields`, in `schema` and every subschema.
+/// In `schema` and every subschema: removes `nullable` and the `additionalProperties: true`
+/// that schemars puts next to `x-kubernetes-preserve-unknown-fields`, and joins the lines of each
+/// description paragraph (doc comments wrap at 100 columns; `kubectl explain` wraps by itself).
 fn finish_schema(schema: &mut JSONSchemaProps) {
     schema.nullable = None;
+    if let Some(description) = &mut schema.description {
+        *description = unwrap_paragraphs(description);
+    }
     if schema.x_kubernetes_preserve_unknown_fields == Some(true)
-        && matches!(schema.additional_properties, Some(JSONSchemaPropsOrBool::Bool(true)))
+        && matches!(
+            schema.additional_properties,
+            Some(JSONSchemaPropsOrBool::Bool(true))
+        )
     {
         schema.additional_properties = None;
     }
@@ -100,5 +116,26 @@ fn finish_schema(schema: &mut JSONSchemaProps) {
     }
     if let Some(not) = &mut schema.not {
         finish_schema(not);
+    }
+}
+
+fn unwrap_paragraphs(text: &str) -> String {
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|p| p.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+        .collect();
+    paragraphs.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_unwrapped_paragraph_by_paragraph() {
+        assert_eq!(
+            unwrap_paragraphs("a duration between 1m\nand 168h.\n\nSecond."),
+            "a duration between 1m and 168h.\n\nSecond."
+        );
     }
 }

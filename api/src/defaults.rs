@@ -42,7 +42,9 @@ pub struct OpenClawClusterDefaultsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 255),
-        regex(pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)?$")
+        regex(
+            pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)?$"
+        )
     )]
     pub registry: Option<String>,
 
@@ -99,9 +101,20 @@ impl OpenClawClusterDefaultsSpec {
         let mut merged: Vec<EnvVar> = self
             .env
             .iter()
-            .map(|default| instance.iter().find(|own| own.name == default.name).unwrap_or(default).clone())
+            .map(|default| {
+                instance
+                    .iter()
+                    .find(|own| own.name == default.name)
+                    .unwrap_or(default)
+                    .clone()
+            })
             .collect();
-        merged.extend(instance.iter().filter(|own| !self.env.iter().any(|d| d.name == own.name)).cloned());
+        merged.extend(
+            instance
+                .iter()
+                .filter(|own| !self.env.iter().any(|d| d.name == own.name))
+                .cloned(),
+        );
         merged
     }
 
@@ -128,7 +141,11 @@ mod tests {
     use super::*;
 
     fn var(name: &str, value: &str) -> EnvVar {
-        EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+        EnvVar {
+            name: name.into(),
+            value: Some(value.into()),
+            ..EnvVar::default()
+        }
     }
 
     #[test]
@@ -138,26 +155,53 @@ mod tests {
             ..Default::default()
         };
         let merged = defaults.env(&[var("EXTRA", "1"), var("TZ", "Europe/Paris")]);
-        let pairs: Vec<(&str, Option<&str>)> = merged.iter().map(|v| (v.name.as_str(), v.value.as_deref())).collect();
-        assert_eq!(pairs, [("HTTPS_PROXY", Some("http://proxy:3128")), ("TZ", Some("Europe/Paris")), ("EXTRA", Some("1"))]);
+        let pairs: Vec<(&str, Option<&str>)> = merged
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_deref()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("HTTPS_PROXY", Some("http://proxy:3128")),
+                ("TZ", Some("Europe/Paris")),
+                ("EXTRA", Some("1"))
+            ]
+        );
     }
 
     #[test]
     fn s3_target_needs_a_bucket_from_either_side() {
         let defaults = OpenClawClusterDefaultsSpec {
-            backup: ClusterBackupDefaults { s3: Some(S3Spec { bucket: Some("agents".into()), ..S3Spec::default() }) },
+            backup: ClusterBackupDefaults {
+                s3: Some(S3Spec {
+                    bucket: Some("agents".into()),
+                    ..S3Spec::default()
+                }),
+            },
             ..Default::default()
         };
-        let own = S3Spec { prefix: Some("team-a".into()), ..S3Spec::default() };
+        let own = S3Spec {
+            prefix: Some("team-a".into()),
+            ..S3Spec::default()
+        };
         let merged = defaults.s3(Some(&own));
-        assert_eq!(merged.as_ref().and_then(|s| s.bucket.as_deref()), Some("agents"));
-        assert_eq!(merged.as_ref().and_then(|s| s.prefix.as_deref()), Some("team-a"));
+        assert_eq!(
+            merged.as_ref().and_then(|s| s.bucket.as_deref()),
+            Some("agents")
+        );
+        assert_eq!(
+            merged.as_ref().and_then(|s| s.prefix.as_deref()),
+            Some("team-a")
+        );
         assert_eq!(OpenClawClusterDefaultsSpec::default().s3(Some(&own)), None);
     }
 
     #[test]
     fn registry_of_the_instance_wins() {
-        let defaults = OpenClawClusterDefaultsSpec { registry: Some("mirror.corp".into()), ..Default::default() };
+        let defaults = OpenClawClusterDefaultsSpec {
+            registry: Some("mirror.corp".into()),
+            ..Default::default()
+        };
         assert_eq!(defaults.registry(None), Some("mirror.corp"));
         assert_eq!(defaults.registry(Some("other.corp")), Some("other.corp"));
     }

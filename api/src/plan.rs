@@ -252,23 +252,42 @@ mod tests {
         let raw = serde_json::json!({"agents": {"defaults": {"model": {"primary": "anthropic/claude-sonnet-4-20250514"}}}});
         RuntimePlan {
             version: PLAN_VERSION,
-            instance: InstanceRef { name: "production-agent".into(), namespace: "openclaw".into() },
+            instance: InstanceRef {
+                name: "production-agent".into(),
+                namespace: "openclaw".into(),
+            },
             config: ConfigPlan {
                 raw: raw.as_object().cloned(),
                 file: None,
                 merge_mode: MergeMode::Merge,
                 format: ConfigFormat::Json,
             },
-            ca_bundle: Some(CaBundlePlan { path: "/etc/openclaw/ca/ca-bundle.crt".into() }),
+            ca_bundle: Some(CaBundlePlan {
+                path: "/etc/openclaw/ca/ca-bundle.crt".into(),
+            }),
             skills: vec![SkillRef {
-                source: SkillSource::ClawHub { owner: Some("anthropic".into()), slug: "mcp-server-fetch".into() },
+                source: SkillSource::ClawHub {
+                    owner: Some("anthropic".into()),
+                    slug: "mcp-server-fetch".into(),
+                },
                 version: None,
                 sha256: None,
             }],
             plugins: Vec::new(),
-            runtime_deps: RuntimeDeps { pnpm: true, python: false },
-            ollama: Some(OllamaPlan { host: "http://localhost:11434".into(), models: vec!["llama3.2".into()], gpu: 1 }),
-            gateway: GatewayPlan { port: GATEWAY_PORT, bind: GatewayBind::Lan, token_env: GATEWAY_TOKEN_ENV.into() },
+            runtime_deps: RuntimeDeps {
+                pnpm: true,
+                python: false,
+            },
+            ollama: Some(OllamaPlan {
+                host: "http://localhost:11434".into(),
+                models: vec!["llama3.2".into()],
+                gpu: 1,
+            }),
+            gateway: GatewayPlan {
+                port: GATEWAY_PORT,
+                bind: GatewayBind::Lan,
+                token_env: GATEWAY_TOKEN_ENV.into(),
+            },
             status_port: DEFAULT_STATUS_PORT,
             backup: Some(BackupPlan {
                 endpoint: Some("http://seaweed.storage:8333".into()),
@@ -294,7 +313,10 @@ mod tests {
         assert_eq!(value["gateway"]["bind"], "lan");
         assert_eq!(value["config"]["mergeMode"], "merge");
         assert_eq!(value["skills"][0]["source"]["kind"], "clawHub");
-        assert_eq!(value["backup"]["credentials"]["accessKeyId"], S3_ACCESS_KEY_ID_ENV);
+        assert_eq!(
+            value["backup"]["credentials"]["accessKeyId"],
+            S3_ACCESS_KEY_ID_ENV
+        );
         Ok(())
     }
 
@@ -312,7 +334,13 @@ mod tests {
         let mut plan = serde_json::to_value(sample()).unwrap_or_default();
         plan["version"] = 2.into();
         let error = RuntimePlan::from_json(&plan.to_string()).err();
-        assert!(matches!(error, Some(PlanError::UnsupportedVersion { found: 2 })), "{error:?}");
-        assert!(matches!(RuntimePlan::from_json("{}"), Err(PlanError::Parse(_))));
+        assert!(
+            matches!(error, Some(PlanError::UnsupportedVersion { found: 2 })),
+            "{error:?}"
+        );
+        assert!(matches!(
+            RuntimePlan::from_json("{}"),
+            Err(PlanError::Parse(_))
+        ));
     }
 }

@@ -5,7 +5,15 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 
 /// Go-style duration as Kubernetes and the operator parse it: `30s`, `10m`, `1h30m`, `1.5h`.
-pub(crate) const DURATION: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$";
+pub(crate) const DURATION: &str = r"^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$";
+
+/// CEL rule: a well-formed [`DURATION`] lies between `min` and `max` (Go durations). A malformed
+/// one is left to the pattern, so the user sees one error, not two.
+pub(crate) fn duration_between(min: &str, max: &str) -> String {
+    format!(
+        "!self.matches('{DURATION}') || (duration(self) >= duration('{min}') && duration(self) <= duration('{max}'))"
+    )
+}
 
 /// An OCI content digest pinned to SHA-256.
 pub(crate) const DIGEST: &str = r"^sha256:[a-f0-9]{64}$";
@@ -17,13 +25,19 @@ pub(crate) const IMAGE_TAG: &str = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$";
 pub(crate) const IMAGE_REPOSITORY: &str = r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$";
 
 /// A Kubernetes object name (DNS-1123 subdomain).
-pub(crate) const DNS_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+pub(crate) const DNS_SUBDOMAIN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 /// A DNS-1123 label: a namespace name, a host name.
 pub(crate) const DNS_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// A ConfigMap or Secret data key.
 pub(crate) const DATA_KEY: &str = r"^[-._a-zA-Z0-9]+$";
+
+/// `true`, for `#[serde(default = "yes")]`.
+pub(crate) fn yes() -> bool {
+    true
+}
 
 /// `true` when `value` equals its type's default; used to keep defaults out of serialized specs
 /// and out of the schema's `default:` (the apiserver then only defaults what we ask it to).
@@ -121,19 +135,50 @@ mod tests {
     #[test]
     fn patterns_accept_good_values_and_refuse_bad_ones() {
         for (pattern, good, bad) in [
-            (DURATION, &["24h", "12h", "30m", "1h30m", "1.5h", "10s"][..], &["", "24", "1d", "h", "-1h"][..]),
-            (DIGEST, &["sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"], &["sha256:abc", "md5:0"]),
-            (IMAGE_TAG, &["2026.9.6", "latest", "v1_2-rc.1"], &["", ".hidden", "a b", "tag:x"]),
-            (IMAGE_REPOSITORY, &["ghcr.io/openclaw/openclaw", "localhost:5000/openclaw", "ollama/ollama"], &["", "Upper/Case", "trailing/"]),
-            (DNS_SUBDOMAIN, &["openclaw-api-keys", "corporate-ca-bundle", "a.b"], &["", "Upper", "-x", "a_b"]),
+            (
+                DURATION,
+                &["24h", "12h", "30m", "1h30m", "1.5h", "10s"][..],
+                &["", "24", "1d", "h", "-1h"][..],
+            ),
+            (
+                DIGEST,
+                &["sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"],
+                &["sha256:abc", "md5:0"],
+            ),
+            (
+                IMAGE_TAG,
+                &["2026.9.6", "latest", "v1_2-rc.1"],
+                &["", ".hidden", "a b", "tag:x"],
+            ),
+            (
+                IMAGE_REPOSITORY,
+                &[
+                    "ghcr.io/openclaw/openclaw",
+                    "localhost:5000/openclaw",
+                    "ollama/ollama",
+                ],
+                &["", "Upper/Case", "trailing/"],
+            ),
+            (
+                DNS_SUBDOMAIN,
+                &["openclaw-api-keys", "corporate-ca-bundle", "a.b"],
+                &["", "Upper", "-x", "a_b"],
+            ),
             (DNS_LABEL, &["my-agent", "openclaw"], &["a.b", "-x", ""]),
-            (DATA_KEY, &["ca-bundle.crt", "openclaw.json", "authkey"], &["", "a/b"]),
+            (
+                DATA_KEY,
+                &["ca-bundle.crt", "openclaw.json", "authkey"],
+                &["", "a/b"],
+            ),
         ] {
             for value in good {
                 assert!(matches(pattern, value), "{pattern} should accept {value:?}");
             }
             for value in bad {
-                assert!(!matches(pattern, value), "{pattern} should refuse {value:?}");
+                assert!(
+                    !matches(pattern, value),
+                    "{pattern} should refuse {value:?}"
+                );
             }
         }
     }

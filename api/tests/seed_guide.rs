@@ -13,8 +13,18 @@ use support::{cel_errors, instance_schema, lost_paths, manifest, openapi_violati
 #[test]
 fn the_guide_has_twenty_blocks_three_of_them_whole_manifests() {
     let blocks = seed_blocks();
-    assert_eq!(blocks.len(), 20, "tests/fixtures/seed holds the guide's 20 YAML blocks");
-    assert_eq!(blocks.iter().filter(|(_, text)| text.starts_with("apiVersion:")).count(), 3);
+    assert_eq!(
+        blocks.len(),
+        20,
+        "tests/fixtures/seed holds the guide's 20 YAML blocks"
+    );
+    assert_eq!(
+        blocks
+            .iter()
+            .filter(|(_, text)| text.starts_with("apiVersion:"))
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -49,27 +59,62 @@ fn every_block_reads_into_the_types_without_losing_a_value() {
 
 #[test]
 fn the_complete_example_means_what_the_guide_says() {
-    let (_, text) = seed_blocks().into_iter().find(|(name, _)| name.contains("production-agent")).unwrap_or_default();
-    let instance: OpenClawInstance = serde_json::from_value(manifest(&text, "production-agent")).unwrap_or_default();
+    let (_, text) = seed_blocks()
+        .into_iter()
+        .find(|(name, _)| name.contains("production-agent"))
+        .unwrap_or_default();
+    let instance: OpenClawInstance =
+        serde_json::from_value(manifest(&text, "production-agent")).unwrap_or_default();
     let spec = &instance.spec;
     assert_eq!(instance.metadata.name.as_deref(), Some("production-agent"));
     assert_eq!(spec.config.merge_mode, MergeMode::Merge);
-    let primary = spec.config.raw.as_ref().map(|raw| raw["agents"]["defaults"]["model"]["primary"].clone());
-    assert_eq!(primary, Some(Value::from("anthropic/claude-sonnet-4-20250514")));
+    let primary = spec
+        .config
+        .raw
+        .as_ref()
+        .map(|raw| raw["agents"]["defaults"]["model"]["primary"].clone());
+    assert_eq!(
+        primary,
+        Some(Value::from("anthropic/claude-sonnet-4-20250514"))
+    );
     assert_eq!(spec.skills, ["@anthropic/mcp-server-fetch"]);
     assert_eq!(spec.runtime_deps.pnpm, Some(true));
     assert!(spec.chromium.enabled);
-    assert!(spec.ollama.enabled && spec.ollama.gpu == Some(1) && spec.ollama.models == ["llama3.2"]);
-    assert!(spec.tailscale.enabled && spec.tailscale.auth_sso && spec.tailscale.mode == TailscaleMode::Serve);
-    assert_eq!(spec.tailscale.auth_key_secret_ref.as_ref().map(|r| r.name.as_str()), Some("tailscale-authkey"));
+    assert!(
+        spec.ollama.enabled && spec.ollama.gpu == Some(1) && spec.ollama.models == ["llama3.2"]
+    );
+    assert!(
+        spec.tailscale.enabled
+            && spec.tailscale.auth_sso
+            && spec.tailscale.mode == TailscaleMode::Serve
+    );
+    assert_eq!(
+        spec.tailscale
+            .auth_key_secret_ref
+            .as_ref()
+            .map(|r| r.name.as_str()),
+        Some("tailscale-authkey")
+    );
     assert_eq!(spec.storage.persistence.size.0, "10Gi");
     assert!(spec.auto_update.enabled && spec.auto_update.check_interval == "24h");
-    assert_eq!(spec.auto_update.health_check_timeout, "10m", "the guide leaves it to the default");
+    assert_eq!(
+        spec.auto_update.health_check_timeout, "10m",
+        "the guide leaves it to the default"
+    );
     assert!(spec.observability.metrics.service_monitor.enabled);
     assert_eq!(spec.observability.metrics.service_monitor.interval, "30s");
     assert_eq!(spec.availability.tolerations.len(), 1);
-    assert_eq!(spec.availability.node_selector.get("openclaw.rocks/nodepool").map(String::as_str), Some("openclaw"));
+    assert_eq!(
+        spec.availability
+            .node_selector
+            .get("openclaw.rocks/nodepool")
+            .map(String::as_str),
+        Some("openclaw")
+    );
     assert_eq!(spec.env_from.len(), 1);
-    assert!(spec.security.network_policy.enabled, "a NetworkPolicy by default");
+    assert!(
+        spec.security.network_policy.enabled,
+        "a NetworkPolicy by default"
+    );
     assert_eq!(spec.security.pod_security_context.run_as_user, 1000);
 }

@@ -4,7 +4,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "openclaw-operator", version, about = "Kubernetes operator for OpenClaw agents")]
+#[command(
+    name = "openclaw-operator",
+    version,
+    about = "Kubernetes operator for OpenClaw agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

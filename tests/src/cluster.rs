@@ -24,13 +24,18 @@ pub struct TestCluster {
 
 impl std::fmt::Debug for TestCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestCluster").field("state_dir", &self.state_dir).finish()
+        f.debug_struct("TestCluster")
+            .field("state_dir", &self.state_dir)
+            .finish()
     }
 }
 
 /// Repository root (the parent of `tests/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 impl TestCluster {
@@ -45,8 +50,10 @@ impl TestCluster {
                 path.display()
             );
         }
-        let kubeconfig = Kubeconfig::read_from(&path).with_context(|| format!("reading {}", path.display()))?;
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        let kubeconfig =
+            Kubeconfig::read_from(&path).with_context(|| format!("reading {}", path.display()))?;
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
         let client = Client::try_from(config)?;
         client.apiserver_version().await.context(
             "the local control plane does not answer: restart it with `cargo xtask cluster down && cargo xtask cluster up`",
@@ -62,7 +69,8 @@ impl TestCluster {
     pub fn tool(&self, tool: &str, args: &[&str], stdin: Option<&str>) -> Result<Output> {
         use std::io::Write;
         let mut cmd = Command::new(self.state_dir.join("bin").join(tool));
-        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display())).args(args);
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(args);
         cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -77,7 +85,11 @@ impl TestCluster {
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
         let out = self.tool("kubectl", args, stdin)?;
         if !out.status.success() {
-            bail!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -100,8 +112,15 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestNamespace {
     async fn create(cluster: &TestCluster, prefix: &str) -> Result<Self> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default();
-        let name = format!("{prefix}-{:x}{}", nanos & 0xfffff, COUNTER.fetch_add(1, Ordering::Relaxed));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let name = format!(
+            "{prefix}-{:x}{}",
+            nanos & 0xfffff,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let labels = [
             ("pod-security.kubernetes.io/enforce", "restricted"),
             ("pod-security.kubernetes.io/enforce-version", "latest"),
@@ -110,7 +129,12 @@ impl TestNamespace {
         let ns = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
-                labels: Some(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| ((*k).into(), (*v).into()))
+                        .collect(),
+                ),
                 ..Default::default()
             },
             ..Default::default()
@@ -119,7 +143,11 @@ impl TestNamespace {
             .create(&PostParams::default(), &ns)
             .await
             .with_context(|| format!("creating namespace {name}"))?;
-        Ok(Self { name, kubectl: cluster.state_dir.join("bin/kubectl"), kubeconfig: cluster.kubeconfig() })
+        Ok(Self {
+            name,
+            kubectl: cluster.state_dir.join("bin/kubectl"),
+            kubeconfig: cluster.kubeconfig(),
+        })
     }
 }
 
@@ -127,7 +155,13 @@ impl Drop for TestNamespace {
     fn drop(&mut self) {
         let _ = Command::new(&self.kubectl)
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .args(["delete", "namespace", &self.name, "--wait=false", "--ignore-not-found"])
+            .args([
+                "delete",
+                "namespace",
+                &self.name,
+                "--wait=false",
+                "--ignore-not-found",
+            ])
             .output();
     }
 }

@@ -41,7 +41,10 @@ mod tests {
     fn finds_pruned_and_changed_fields() {
         let want = json!({"spec": {"a": 1, "b": {"c": [1, 2]}, "d": "x"}});
         let got = json!({"spec": {"a": 1, "b": {"c": [1, 3]}, "e": true}});
-        assert_eq!(missing_paths(&want, &got), vec![".spec.b.c[1]: wrote 2, stored 3", ".spec.d"]);
+        assert_eq!(
+            missing_paths(&want, &got),
+            vec![".spec.b.c[1]: wrote 2, stored 3", ".spec.d"]
+        );
         assert!(missing_paths(&want, &want).is_empty());
     }
 }

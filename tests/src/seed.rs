@@ -20,12 +20,15 @@ impl SeedBlock {
 
 /// Directory of the committed seed guide and its extracted fixtures.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("seed")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("seed")
 }
 
 /// The guide's text (a committed copy of the seed user guide, in French).
 pub fn guide() -> String {
-    std::fs::read_to_string(fixtures_dir().join("guide.fr.txt")).expect("tests/fixtures/seed/guide.fr.txt is committed")
+    std::fs::read_to_string(fixtures_dir().join("guide.fr.txt"))
+        .expect("tests/fixtures/seed/guide.fr.txt is committed")
 }
 
 /// Extracts every block that starts with `apiVersion:` or `spec:` at column 0 and runs
@@ -40,20 +43,27 @@ pub fn extract(text: &str) -> Vec<SeedBlock> {
             continue;
         }
         let start = i;
-        while i < lines.len() && (lines[i].is_empty() || lines[i].starts_with(' ') || is_top_level_key(lines[i])) {
+        while i < lines.len()
+            && (lines[i].is_empty() || lines[i].starts_with(' ') || is_top_level_key(lines[i]))
+        {
             i += 1;
         }
         let mut end = i;
         while end > start && lines[end - 1].is_empty() {
             end -= 1;
         }
-        blocks.push(SeedBlock { line: start + 1, yaml: format!("{}\n", lines[start..end].join("\n")) });
+        blocks.push(SeedBlock {
+            line: start + 1,
+            yaml: format!("{}\n", lines[start..end].join("\n")),
+        });
     }
     blocks
 }
 
 fn is_top_level_key(line: &str) -> bool {
-    let Some((key, rest)) = line.split_once(':') else { return false };
+    let Some((key, rest)) = line.split_once(':') else {
+        return false;
+    };
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -67,7 +77,11 @@ pub fn fixture_files() -> Vec<(String, String)> {
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             (path.extension()? == "yaml").then(|| {
-                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 (name, std::fs::read_to_string(&path).unwrap_or_default())
             })
         })
@@ -81,7 +95,9 @@ pub fn as_manifest(block: &str, name: &str) -> String {
     if block.starts_with("apiVersion:") {
         return block.to_owned();
     }
-    format!("apiVersion: openclaw.rocks/v1alpha1\nkind: OpenClawInstance\nmetadata:\n  name: {name}\n{block}")
+    format!(
+        "apiVersion: openclaw.rocks/v1alpha1\nkind: OpenClawInstance\nmetadata:\n  name: {name}\n{block}"
+    )
 }
 
 #[cfg(test)]
@@ -95,7 +111,11 @@ mod tests {
         assert_eq!(blocks.len(), 20, "the guide has 20 YAML blocks");
         assert_eq!(files.len(), blocks.len(), "one fixture per block");
         for (block, (name, text)) in blocks.iter().zip(&files) {
-            assert_eq!(&block.yaml, text, "{name} differs from the guide's block at line {}", block.line);
+            assert_eq!(
+                &block.yaml, text,
+                "{name} differs from the guide's block at line {}",
+                block.line
+            );
         }
         assert_eq!(blocks.iter().filter(|b| b.is_manifest()).count(), 3);
     }

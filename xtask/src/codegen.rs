@@ -25,7 +25,10 @@ pub fn run(args: &GenArgs) -> Result<()> {
     }
     let root = repo_root()?;
     let mut stale = Vec::new();
-    for rel in [openclaw_api::crd::CRD_FILE, openclaw_api::crd::CHART_CRD_FILE] {
+    for rel in [
+        openclaw_api::crd::CRD_FILE,
+        openclaw_api::crd::CHART_CRD_FILE,
+    ] {
         let path = root.join(rel);
         if fs::read_to_string(&path).ok().as_deref() == Some(yaml.as_str()) {
             continue;
@@ -38,7 +41,10 @@ pub fn run(args: &GenArgs) -> Result<()> {
         }
     }
     if !stale.is_empty() {
-        bail!("generated files are stale: {}; run cargo xtask gen", stale.join(", "));
+        bail!(
+            "generated files are stale: {}; run cargo xtask gen",
+            stale.join(", ")
+        );
     }
     Ok(())
 }

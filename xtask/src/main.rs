@@ -9,7 +9,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Developer tasks for the OpenClaw operator workspace")]
+#[command(
+    name = "cargo xtask",
+    about = "Developer tasks for the OpenClaw operator workspace"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,

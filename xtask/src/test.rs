@@ -36,7 +36,14 @@ impl Drop for ClusterGuard {
 pub fn run(args: &TestArgs) -> Result<()> {
     if !args.no_lint {
         cargo(&["fmt", "--all", "--", "--check"])?;
-        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])?;
     }
     // Unit tests, including the CRD drift check, need no cluster.
     cargo(&["test", "--workspace", "--exclude", "openclaw-tests"])?;

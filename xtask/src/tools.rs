@@ -100,7 +100,9 @@ pub fn check_prerequisites(needs_go: bool) -> Result<()> {
         missing.push("go (Go >= 1.26, https://go.dev/dl) is needed to build the control plane");
     }
     if !on_path("openssl") {
-        missing.push("openssl is needed for the control plane's certificates (apt-get install openssl)");
+        missing.push(
+            "openssl is needed for the control plane's certificates (apt-get install openssl)",
+        );
     }
     if missing.is_empty() {
         return Ok(());
@@ -123,7 +125,10 @@ pub fn ensure_tools() -> Result<Tools> {
         return Ok(tools);
     }
     check_prerequisites(true)?;
-    println!("==> building missing tools into {} (cached by version)", cache.display());
+    println!(
+        "==> building missing tools into {} (cached by version)",
+        cache.display()
+    );
     let script = repo_root()?.join("xtask/scripts/build-tools.sh");
     let status = Command::new("bash")
         .arg(&script)
@@ -138,7 +143,10 @@ pub fn ensure_tools() -> Result<Tools> {
         bail!("building the control plane's tools failed ({status}); see the output above");
     }
     if !tools.all_present() {
-        bail!("the tool build finished but binaries are missing under {}", cache.display());
+        bail!(
+            "the tool build finished but binaries are missing under {}",
+            cache.display()
+        );
     }
     Ok(tools)
 }

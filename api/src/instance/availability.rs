@@ -10,7 +10,7 @@ use k8s_openapi::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DNS_SUBDOMAIN, is_default, k8s};
+use crate::schema::{DNS_SUBDOMAIN, is_default, k8s, yes};
 
 /// Where the agent's pod may run, and how voluntary disruptions treat it.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -65,7 +65,10 @@ pub struct PodDisruptionBudgetSpec {
 
 impl Default for PodDisruptionBudgetSpec {
     fn default() -> Self {
-        Self { enabled: true, max_unavailable: one() }
+        Self {
+            enabled: true,
+            max_unavailable: one(),
+        }
     }
 }
 
@@ -129,10 +132,6 @@ impl Default for ProbeSpec {
             failure_threshold: None,
         }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn one() -> IntOrString {

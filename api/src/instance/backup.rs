@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
-use crate::schema::DURATION;
+use crate::schema::{DURATION, duration_between};
 
 /// Backups kept unless told otherwise.
 pub const DEFAULT_RETENTION: i32 = 7;
@@ -16,7 +16,11 @@ pub const DEFAULT_BACKUP_TIMEOUT: &str = "30m";
 
 /// Keys the credentials Secret may hold; the supervisor reads them and never passes them on to
 /// the gateway.
-pub const S3_CREDENTIAL_KEYS: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+pub const S3_CREDENTIAL_KEYS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
 
 /// Backups of the workspace. Without a schedule, backups are still taken before an auto-update
 /// and when the instance is deleted, as long as an S3 target is known (here or in
@@ -27,7 +31,10 @@ pub struct BackupSpec {
     /// Cron schedule of periodic backups, five fields in the pod's time zone (UTC), for example
     /// `0 3 * * *` for every night at 03:00. No periodic backups when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 128), regex(pattern = r"^([0-9A-Za-z*/,?-]+ +){4}[0-9A-Za-z*/,?-]+$"))]
+    #[schemars(
+        length(max = 128),
+        regex(pattern = r"^([0-9A-Za-z*/,?-]+ +){4}[0-9A-Za-z*/,?-]+$")
+    )]
     pub schedule: Option<String>,
 
     /// How many backups of this instance to keep; older ones are deleted after each successful
@@ -45,14 +52,19 @@ pub struct BackupSpec {
     /// waits at most this long for its final backup.
     #[serde(default = "default_timeout")]
     #[schemars(length(max = 32), regex(pattern = DURATION))]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('24h')")
+    #[x_kube(validation = Rule::new(duration_between("1m", "24h"))
         .message("spec.backup.timeout: must be between 1m and 24h"))]
     pub timeout: String,
 }
 
 impl Default for BackupSpec {
     fn default() -> Self {
-        Self { schedule: None, retention: DEFAULT_RETENTION, s3: None, timeout: default_timeout() }
+        Self {
+            schedule: None,
+            retention: DEFAULT_RETENTION,
+            s3: None,
+            timeout: default_timeout(),
+        }
     }
 }
 
@@ -68,7 +80,10 @@ pub struct S3Spec {
 
     /// Bucket name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 3, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"))]
+    #[schemars(
+        length(min = 3, max = 63),
+        regex(pattern = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    )]
     pub bucket: Option<String>,
 
     /// Region, for example `eu-west-3`; `us-east-1` when unset.
@@ -103,7 +118,10 @@ impl S3Spec {
             region: self.region.clone().or_else(|| fallback.region.clone()),
             prefix: self.prefix.clone().or_else(|| fallback.prefix.clone()),
             path_style: self.path_style.or(fallback.path_style),
-            credentials_secret_ref: self.credentials_secret_ref.clone().or_else(|| fallback.credentials_secret_ref.clone()),
+            credentials_secret_ref: self
+                .credentials_secret_ref
+                .clone()
+                .or_else(|| fallback.credentials_secret_ref.clone()),
         }
     }
 }
@@ -126,14 +144,26 @@ mod tests {
             endpoint: Some("http://seaweed.storage:8333".into()),
             bucket: Some("agents".into()),
             path_style: Some(true),
-            credentials_secret_ref: Some(SecretRef { name: "backup-s3".into() }),
+            credentials_secret_ref: Some(SecretRef {
+                name: "backup-s3".into(),
+            }),
             ..S3Spec::default()
         };
-        let instance = S3Spec { bucket: Some("team-a".into()), path_style: Some(false), ..S3Spec::default() };
+        let instance = S3Spec {
+            bucket: Some("team-a".into()),
+            path_style: Some(false),
+            ..S3Spec::default()
+        };
         let merged = instance.or(&cluster);
         assert_eq!(merged.bucket.as_deref(), Some("team-a"));
-        assert_eq!(merged.endpoint.as_deref(), Some("http://seaweed.storage:8333"));
+        assert_eq!(
+            merged.endpoint.as_deref(),
+            Some("http://seaweed.storage:8333")
+        );
         assert_eq!(merged.path_style, Some(false));
-        assert_eq!(merged.credentials_secret_ref, cluster.credentials_secret_ref);
+        assert_eq!(
+            merged.credentials_secret_ref,
+            cluster.credentials_secret_ref
+        );
     }
 }

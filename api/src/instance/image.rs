@@ -108,9 +108,20 @@ impl ImageSpec {
     pub fn or(&self, fallback: &ImageSpec) -> ImageSpec {
         let pinned_here = self.tag.is_some() || self.digest.is_some();
         ImageSpec {
-            repository: self.repository.clone().or_else(|| fallback.repository.clone()),
-            tag: if pinned_here { self.tag.clone() } else { fallback.tag.clone() },
-            digest: if pinned_here { self.digest.clone() } else { fallback.digest.clone() },
+            repository: self
+                .repository
+                .clone()
+                .or_else(|| fallback.repository.clone()),
+            tag: if pinned_here {
+                self.tag.clone()
+            } else {
+                fallback.tag.clone()
+            },
+            digest: if pinned_here {
+                self.digest.clone()
+            } else {
+                fallback.digest.clone()
+            },
             pull_policy: self.pull_policy.or(fallback.pull_policy),
             pull_secrets: if self.pull_secrets.is_empty() {
                 fallback.pull_secrets.clone()
@@ -123,7 +134,13 @@ impl ImageSpec {
     /// The image reference the pod runs, built-in defaults applied and the host replaced by
     /// `registry` when given: `repository@digest` or `repository:tag`.
     pub fn reference(&self, registry: Option<&str>) -> String {
-        reference(self.repository.as_deref().unwrap_or(DEFAULT_REPOSITORY), self.tag.as_deref(), self.digest.as_deref(), DEFAULT_TAG, registry)
+        reference(
+            self.repository.as_deref().unwrap_or(DEFAULT_REPOSITORY),
+            self.tag.as_deref(),
+            self.digest.as_deref(),
+            DEFAULT_TAG,
+            registry,
+        )
     }
 
     /// The effective pull policy.
@@ -135,12 +152,29 @@ impl ImageSpec {
 impl SidecarImage {
     /// The image reference, falling back to `default_repository:default_tag`, with the host
     /// replaced by `registry` when given.
-    pub fn reference(&self, default_repository: &str, default_tag: &str, registry: Option<&str>) -> String {
-        reference(self.repository.as_deref().unwrap_or(default_repository), self.tag.as_deref(), self.digest.as_deref(), default_tag, registry)
+    pub fn reference(
+        &self,
+        default_repository: &str,
+        default_tag: &str,
+        registry: Option<&str>,
+    ) -> String {
+        reference(
+            self.repository.as_deref().unwrap_or(default_repository),
+            self.tag.as_deref(),
+            self.digest.as_deref(),
+            default_tag,
+            registry,
+        )
     }
 }
 
-fn reference(repository: &str, tag: Option<&str>, digest: Option<&str>, default_tag: &str, registry: Option<&str>) -> String {
+fn reference(
+    repository: &str,
+    tag: Option<&str>,
+    digest: Option<&str>,
+    default_tag: &str,
+    registry: Option<&str>,
+) -> String {
     let repository = match registry {
         Some(registry) => with_registry(repository, registry),
         None => repository.to_owned(),
@@ -174,24 +208,46 @@ fn is_registry_host(component: &str) -> bool {
 mod tests {
     use super::*;
 
-    const DIGEST_VALUE: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const DIGEST_VALUE: &str =
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
     fn reference_applies_defaults_tag_and_digest() {
-        assert_eq!(ImageSpec::default().reference(None), "ghcr.io/openclaw/openclaw:latest");
-        let tagged = ImageSpec { tag: Some("2026.9.6".into()), ..ImageSpec::default() };
+        assert_eq!(
+            ImageSpec::default().reference(None),
+            "ghcr.io/openclaw/openclaw:latest"
+        );
+        let tagged = ImageSpec {
+            tag: Some("2026.9.6".into()),
+            ..ImageSpec::default()
+        };
         assert_eq!(tagged.reference(None), "ghcr.io/openclaw/openclaw:2026.9.6");
-        let pinned = ImageSpec { digest: Some(DIGEST_VALUE.into()), ..ImageSpec::default() };
-        assert_eq!(pinned.reference(None), format!("ghcr.io/openclaw/openclaw@{DIGEST_VALUE}"));
+        let pinned = ImageSpec {
+            digest: Some(DIGEST_VALUE.into()),
+            ..ImageSpec::default()
+        };
+        assert_eq!(
+            pinned.reference(None),
+            format!("ghcr.io/openclaw/openclaw@{DIGEST_VALUE}")
+        );
     }
 
     #[test]
     fn registry_replaces_the_host_or_prefixes_a_hostless_name() {
-        assert_eq!(with_registry("ghcr.io/openclaw/openclaw", "mirror.local:5000"), "mirror.local:5000/openclaw/openclaw");
-        assert_eq!(with_registry("ollama/ollama", "mirror.local/hub/"), "mirror.local/hub/ollama/ollama");
+        assert_eq!(
+            with_registry("ghcr.io/openclaw/openclaw", "mirror.local:5000"),
+            "mirror.local:5000/openclaw/openclaw"
+        );
+        assert_eq!(
+            with_registry("ollama/ollama", "mirror.local/hub/"),
+            "mirror.local/hub/ollama/ollama"
+        );
         assert_eq!(with_registry("localhost/x", "m.io"), "m.io/x");
         let image = SidecarImage::default();
-        assert_eq!(image.reference("ollama/ollama", "latest", Some("m.io")), "m.io/ollama/ollama:latest");
+        assert_eq!(
+            image.reference("ollama/ollama", "latest", Some("m.io")),
+            "m.io/ollama/ollama:latest"
+        );
     }
 
     #[test]
@@ -202,12 +258,18 @@ mod tests {
             pull_policy: Some(PullPolicy::Always),
             ..ImageSpec::default()
         };
-        let pinned = ImageSpec { digest: Some(DIGEST_VALUE.into()), ..ImageSpec::default() };
+        let pinned = ImageSpec {
+            digest: Some(DIGEST_VALUE.into()),
+            ..ImageSpec::default()
+        };
         let merged = pinned.or(&cluster);
         assert_eq!(merged.tag, None, "a digest here keeps the cluster tag out");
         assert_eq!(merged.digest.as_deref(), Some(DIGEST_VALUE));
         assert_eq!(merged.repository.as_deref(), Some("mirror.local/openclaw"));
         assert_eq!(merged.pull_policy(), PullPolicy::Always);
-        assert_eq!(ImageSpec::default().or(&cluster).tag.as_deref(), Some("2026.9.1"));
+        assert_eq!(
+            ImageSpec::default().or(&cluster).tag.as_deref(),
+            Some("2026.9.1")
+        );
     }
 }

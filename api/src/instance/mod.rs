@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, EnvFromSource, EnvVar, ResourceRequirements, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    Container, EnvFromSource, EnvVar, ResourceRequirements, Volume, VolumeMount,
+};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,7 +31,9 @@ pub use config::{ConfigFormat, ConfigMapKeyRef, ConfigSpec, MergeMode};
 pub use image::{ImageSpec, PullPolicy, SidecarImage};
 pub use networking::{GatewaySpec, IngressSpec, NetworkingSpec, ServiceSpec, ServiceType};
 pub use observability::{MetricsSpec, ObservabilitySpec, ServiceMonitorSpec};
-pub use security::{CaBundleSpec, ContainerSecuritySpec, NetworkPolicySpec, PodSecuritySpec, RbacSpec, SecuritySpec};
+pub use security::{
+    CaBundleSpec, ContainerSecuritySpec, NetworkPolicySpec, PodSecuritySpec, RbacSpec, SecuritySpec,
+};
 pub use sidecars::{ChromiumSpec, OllamaSpec, OllamaStorageSpec, TailscaleMode, TailscaleSpec};
 pub use skills::{RuntimeDeps, RuntimeDepsSpec, SkillRef, SkillSource};
 pub use status::{OpenClawInstanceStatus, Phase, SupervisorStatus};
@@ -67,14 +71,23 @@ const SKILL: &str = skills::SKILL_PATTERN;
     derive = "PartialEq",
     derive = "Default",
     doc = "An OpenClaw AI agent gateway run by the OpenClaw operator: a hardened pod with its workspace volume, network policy, service account, probes, backups and auto-update.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Lifecycle phase"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
         description = "Whether the gateway is ready"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct OpenClawInstanceSpec {
@@ -84,7 +97,9 @@ pub struct OpenClawInstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 255),
-        regex(pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)?$")
+        regex(
+            pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)?$"
+        )
     )]
     pub registry: Option<String>,
 
@@ -147,25 +162,35 @@ pub struct OpenClawInstanceSpec {
     #[schemars(schema_with = "k8s::<ResourceRequirements>")]
     pub resources: Option<ResourceRequirements>,
 
-    /// Security settings: security contexts, NetworkPolicy, ServiceAccount, CA bundle.
+    /// Security settings. Secure by default, with nothing to set: UID 1000, root refused, all
+    /// capabilities dropped, seccomp on, read-only root filesystem, a deny-by-default
+    /// NetworkPolicy (DNS and HTTPS egress only), a ServiceAccount without an API token.
     #[serde(default)]
     #[schemars(extend("default" = {}))]
     pub security: SecuritySpec,
 
-    /// The workspace volume.
+    /// The workspace volume `data`: the agent's state, skills, runtimes and caches, on a 10Gi
+    /// PersistentVolumeClaim by default.
     #[serde(default)]
     #[schemars(extend("default" = {}))]
     pub storage: StorageSpec,
 
-    /// A headless Chromium sidecar for browser automation.
+    /// A hardened headless Chromium sidecar for browsing, screenshots and page automation: UID
+    /// 1001, read-only root filesystem, DevTools on localhost only. The operator points OpenClaw
+    /// at it (`CHROMIUM_URL`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub chromium: ChromiumSpec,
 
-    /// Local models through an Ollama sidecar.
+    /// Local models through an Ollama sidecar: the listed models are pulled before the agent
+    /// starts, `OLLAMA_HOST=http://localhost:11434` is injected, and `gpu` NVIDIA GPUs are
+    /// requested for the sidecar.
     #[serde(default, skip_serializing_if = "is_default")]
     pub ollama: OllamaSpec,
 
-    /// Access from your tailnet through a Tailscale sidecar.
+    /// Access from your tailnet through a Tailscale sidecar, without Ingress, load balancer or
+    /// public IP. The operator injects `TS_AUTHKEY` and `TS_HOSTNAME`, merges
+    /// `gateway.tailscale.mode` and `gateway.tailscale.resetOnExit` into the configuration, and
+    /// allows STUN and WireGuard egress.
     #[serde(default, skip_serializing_if = "is_default")]
     pub tailscale: TailscaleSpec,
 
@@ -212,7 +237,8 @@ pub struct OpenClawInstanceSpec {
     #[serde(default, skip_serializing_if = "is_default")]
     pub networking: NetworkingSpec,
 
-    /// Tuning of the liveness, readiness and startup probes.
+    /// Tuning of the liveness, readiness and startup probes, which ask the supervisor (it knows
+    /// where start-up stands and checks the gateway's JSON health). Most instances leave this out.
     #[serde(default, skip_serializing_if = "is_default")]
     pub probes: ProbesSpec,
 
@@ -231,7 +257,8 @@ pub struct OpenClawInstanceSpec {
     #[serde(default)]
     pub suspend: bool,
 
-    /// Workspace backups to S3-compatible storage.
+    /// Workspace backups to S3-compatible storage, streamed as tar+zstd by the supervisor in the
+    /// pod: on `schedule`, before an auto-update, and before the instance is deleted.
     #[serde(default, skip_serializing_if = "is_default")]
     pub backup: BackupSpec,
 
@@ -240,14 +267,22 @@ pub struct OpenClawInstanceSpec {
     /// credentials. The restore runs once, only into an empty workspace, and is recorded in
     /// `status.restoredFrom`; the spec is never rewritten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+|[^\s/]\S*)$"))]
+    #[schemars(
+        length(min = 1, max = 1024),
+        regex(pattern = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+|[^\s/]\S*)$")
+    )]
     pub restore_from: Option<String>,
 
     /// The gateway's token Secret and extra Control UI origins.
     #[serde(default, skip_serializing_if = "is_default")]
     pub gateway: GatewaySpec,
 
-    /// Automatic updates to new OpenClaw releases, with backup and rollback.
+    /// Automatic updates to new OpenClaw releases. When a newer stable release appears in the
+    /// image's repository, the operator backs the workspace up, rolls the pod onto the new
+    /// version, waits up to `healthCheckTimeout` for it to become ready, and otherwise rolls
+    /// back; after 3 consecutive rollbacks it pauses and sets the `AutoUpdatePaused` condition.
+    /// The spec is never rewritten (progress is in `status.autoUpdate`), and a digest-pinned
+    /// image (`spec.image.digest`) is never updated.
     #[serde(default, skip_serializing_if = "is_default")]
     pub auto_update: AutoUpdateSpec,
 

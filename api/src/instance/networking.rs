@@ -96,7 +96,7 @@ pub enum Protocol {
 /// `tls` is empty.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!self.enabled || (has(self.hosts) && size(self.hosts) > 0)")
+#[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled || (has(self.hosts) && size(self.hosts) > 0)")
     .message("spec.networking.ingress.hosts: at least one host is required when the ingress is enabled"))]
 pub struct IngressSpec {
     /// Create the Ingress. Defaults to false.
@@ -199,7 +199,10 @@ pub struct GatewaySpec {
     /// Extra origins allowed to open the Control UI, for example `https://agent.example.com`.
     /// Localhost and the Ingress hosts are always allowed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 20), inner(length(min = 1, max = 253), regex(pattern = r"^https?://[^\s/]+$")))]
+    #[schemars(
+        length(max = 20),
+        inner(length(min = 1, max = 253), regex(pattern = r"^https?://[^\s/]+$"))
+    )]
     pub control_ui_origins: Vec<String>,
 }
 

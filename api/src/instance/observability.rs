@@ -7,7 +7,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DURATION, is_default};
+use crate::schema::{DURATION, is_default, yes};
 
 /// Port of the supervisor's HTTP listener (metrics, status, probes) unless told otherwise.
 pub const DEFAULT_METRICS_PORT: i32 = 9090;
@@ -49,7 +49,11 @@ pub struct MetricsSpec {
 
 impl Default for MetricsSpec {
     fn default() -> Self {
-        Self { enabled: true, port: DEFAULT_METRICS_PORT, service_monitor: ServiceMonitorSpec::default() }
+        Self {
+            enabled: true,
+            port: DEFAULT_METRICS_PORT,
+            service_monitor: ServiceMonitorSpec::default(),
+        }
     }
 }
 
@@ -75,12 +79,12 @@ pub struct ServiceMonitorSpec {
 
 impl Default for ServiceMonitorSpec {
     fn default() -> Self {
-        Self { enabled: false, interval: default_interval(), labels: BTreeMap::new() }
+        Self {
+            enabled: false,
+            interval: default_interval(),
+            labels: BTreeMap::new(),
+        }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_port() -> i32 {

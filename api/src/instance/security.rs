@@ -8,7 +8,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, is_default, k8s};
+use crate::schema::{DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, is_default, k8s, yes};
 
 /// UID and GID the agent runs as unless told otherwise.
 pub const DEFAULT_UID: i64 = 1000;
@@ -32,12 +32,15 @@ pub struct SecuritySpec {
     #[schemars(extend("default" = {}))]
     pub container_security_context: ContainerSecuritySpec,
 
-    /// The per-instance NetworkPolicy: deny by default, DNS and HTTPS egress allowed.
+    /// The per-instance NetworkPolicy: deny by default; egress to DNS (53) and HTTPS (443);
+    /// ingress to the gateway from the instance's namespace and to the status port from the
+    /// operator.
     #[serde(default)]
     #[schemars(extend("default" = {}))]
     pub network_policy: NetworkPolicySpec,
 
-    /// The per-instance ServiceAccount. Its API token is never mounted into the pod.
+    /// The ServiceAccount of the pod: one per instance by default, with no Kubernetes permissions;
+    /// its API token is never mounted into the pod.
     #[serde(default)]
     #[schemars(extend("default" = {}))]
     pub rbac: RbacSpec,
@@ -189,7 +192,11 @@ pub struct NetworkPolicySpec {
     pub allow_dns: bool,
 
     /// Extra CIDR blocks (for example `192.168.0.0/16`) allowed to reach the gateway port.
-    #[serde(default, rename = "allowedIngressCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "allowedIngressCIDRs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(length(max = 50), inner(length(max = 64)))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))")
         .message("spec.security.networkPolicy.allowedIngressCIDRs: each entry must be a CIDR such as 10.0.0.0/8"))]
@@ -223,7 +230,7 @@ impl Default for NetworkPolicySpec {
 /// The ServiceAccount the agent's pod runs as.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.createServiceAccount || has(self.serviceAccountName)")
+#[x_kube(validation = Rule::new("!has(self.createServiceAccount) || self.createServiceAccount || has(self.serviceAccountName)")
     .message("spec.security.rbac.serviceAccountName: required when createServiceAccount is false"))]
 pub struct RbacSpec {
     /// Create a ServiceAccount named after the instance. Defaults to true. It is granted no
@@ -246,7 +253,11 @@ pub struct RbacSpec {
 
 impl Default for RbacSpec {
     fn default() -> Self {
-        Self { create_service_account: true, service_account_name: None, service_account_annotations: BTreeMap::new() }
+        Self {
+            create_service_account: true,
+            service_account_name: None,
+            service_account_annotations: BTreeMap::new(),
+        }
     }
 }
 
@@ -275,10 +286,6 @@ pub struct CaBundleSpec {
 
 fn default_uid() -> i64 {
     DEFAULT_UID
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_ca_key() -> String {

@@ -92,8 +92,6 @@ pub struct OllamaSpec {
         inner(length(min = 1, max = 200), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")),
         extend("x-kubernetes-list-type" = "set")
     )]
-    #[x_kube(validation = Rule::new("self.all(m, size(m) > 0)")
-        .message("spec.ollama.models: model names must not be empty"))]
     pub models: Vec<String>,
 
     /// NVIDIA GPUs for the Ollama container (`nvidia.com/gpu` request and limit), 0 to 16.
@@ -139,7 +137,7 @@ pub struct OllamaStorageSpec {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!self.enabled || has(self.authKeySecretRef)")
+    validation = Rule::new("!has(self.enabled) || !self.enabled || has(self.authKeySecretRef)")
         .message("spec.tailscale.authKeySecretRef: required when spec.tailscale.enabled is true"),
     validation = Rule::new("!has(self.image) || !(has(self.image.tag) && has(self.image.digest))")
         .message("spec.tailscale.image: digest and tag are mutually exclusive; set one of them"),

@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Grammar of one `spec.skills` entry (RE2): an optional `npm:` prefix, an optional `@owner/`
 /// (ClawHub) or `@scope/` (npm), a slug, an optional `@version`, an optional `#sha256:<hex>` pin.
-pub const SKILL_PATTERN: &str =
-    r"^(npm:)?(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9][A-Za-z0-9.+_-]*)?(#sha256:[a-f0-9]{64})?$";
+pub const SKILL_PATTERN: &str = r"^(npm:)?(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9][A-Za-z0-9.+_-]*)?(#sha256:[a-f0-9]{64})?$";
 
 /// Most entries `spec.skills` and `spec.plugins` may hold.
 pub const MAX_SKILLS: usize = 20;
@@ -96,8 +95,17 @@ pub struct InvalidSkillRef {
 impl SkillRef {
     /// Parses a `spec.plugins` entry: an npm package, with or without the `npm:` prefix.
     pub fn parse_plugin(reference: &str) -> Result<SkillRef, InvalidSkillRef> {
-        let prefixed = if reference.starts_with("npm:") { reference.to_owned() } else { format!("npm:{reference}") };
-        prefixed.parse().map_err(|error: InvalidSkillRef| InvalidSkillRef { reference: reference.to_owned(), ..error })
+        let prefixed = if reference.starts_with("npm:") {
+            reference.to_owned()
+        } else {
+            format!("npm:{reference}")
+        };
+        prefixed
+            .parse()
+            .map_err(|error: InvalidSkillRef| InvalidSkillRef {
+                reference: reference.to_owned(),
+                ..error
+            })
     }
 }
 
@@ -105,11 +113,20 @@ impl FromStr for SkillRef {
     type Err = InvalidSkillRef;
 
     fn from_str(reference: &str) -> Result<Self, Self::Err> {
-        let invalid = |reason| InvalidSkillRef { reference: reference.to_owned(), reason };
+        let invalid = |reason| InvalidSkillRef {
+            reference: reference.to_owned(),
+            reason,
+        };
         let (rest, sha256) = match reference.split_once('#') {
             Some((rest, pin)) => {
-                let hex = pin.strip_prefix("sha256:").ok_or_else(|| invalid("a pin must read #sha256:<hex>"))?;
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                let hex = pin
+                    .strip_prefix("sha256:")
+                    .ok_or_else(|| invalid("a pin must read #sha256:<hex>"))?;
+                if hex.len() != 64
+                    || !hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
                     return Err(invalid("a sha256 pin has 64 lowercase hex digits"));
                 }
                 (rest, Some(hex.to_owned()))
@@ -121,30 +138,44 @@ impl FromStr for SkillRef {
             None => (false, rest),
         };
         // A leading `@` opens the owner or scope; a later one starts the version.
-        let version_at = rest.char_indices().skip(1).find(|&(_, c)| c == '@').map(|(i, _)| i);
+        let version_at = rest
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '@')
+            .map(|(i, _)| i);
         let (name, version) = match version_at {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
         };
         let (owner, slug) = match name.strip_prefix('@') {
             Some(scoped) => {
-                let (owner, slug) = scoped.split_once('/').ok_or_else(|| invalid("@owner must be followed by /name"))?;
+                let (owner, slug) = scoped
+                    .split_once('/')
+                    .ok_or_else(|| invalid("@owner must be followed by /name"))?;
                 (Some(owner), slug)
             }
             None => (None, name),
         };
         let is_name = |s: &str| {
             s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                && s.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
         };
         if !is_name(slug) || owner.is_some_and(|owner| !is_name(owner)) {
-            return Err(invalid("names use lowercase letters, digits, '.', '_' and '-'"));
+            return Err(invalid(
+                "names use lowercase letters, digits, '.', '_' and '-'",
+            ));
         }
         if let Some(version) = version {
             let valid = version.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '_' | '-'));
+                && version
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '_' | '-'));
             if !valid {
-                return Err(invalid("a version uses letters, digits, '.', '+', '_' and '-'"));
+                return Err(invalid(
+                    "a version uses letters, digits, '.', '+', '_' and '-'",
+                ));
             }
         }
         let source = if npm {
@@ -154,16 +185,26 @@ impl FromStr for SkillRef {
             };
             SkillSource::Npm { package }
         } else {
-            SkillSource::ClawHub { owner: owner.map(str::to_owned), slug: slug.to_owned() }
+            SkillSource::ClawHub {
+                owner: owner.map(str::to_owned),
+                slug: slug.to_owned(),
+            }
         };
-        Ok(SkillRef { source, version: version.map(str::to_owned), sha256 })
+        Ok(SkillRef {
+            source,
+            version: version.map(str::to_owned),
+            sha256,
+        })
     }
 }
 
 impl fmt::Display for SkillRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
-            SkillSource::ClawHub { owner: Some(owner), slug } => write!(f, "@{owner}/{slug}")?,
+            SkillSource::ClawHub {
+                owner: Some(owner),
+                slug,
+            } => write!(f, "@{owner}/{slug}")?,
             SkillSource::ClawHub { owner: None, slug } => f.write_str(slug)?,
             SkillSource::Npm { package } => write!(f, "npm:{package}")?,
         }
@@ -203,31 +244,73 @@ mod tests {
             assert_eq!(parsed.to_string(), reference);
             assert!(schema_accepts(reference), "{reference}");
         }
-        let fetch: SkillRef = "@anthropic/mcp-server-fetch@2".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(fetch.source, SkillSource::ClawHub { owner: Some("anthropic".into()), slug: "mcp-server-fetch".into() });
+        let fetch: SkillRef = "@anthropic/mcp-server-fetch@2"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            fetch.source,
+            SkillSource::ClawHub {
+                owner: Some("anthropic".into()),
+                slug: "mcp-server-fetch".into()
+            }
+        );
         assert_eq!(fetch.version.as_deref(), Some("2"));
     }
 
     #[test]
     fn refuses_what_the_schema_refuses() {
-        for reference in ["", "Upper", "@owner", "../etc", "a/b", "x@", "x#md5:00", "x#sha256:abc", "npm:"] {
-            assert!(reference.parse::<SkillRef>().is_err(), "{reference:?} should be refused");
+        for reference in [
+            "",
+            "Upper",
+            "@owner",
+            "../etc",
+            "a/b",
+            "x@",
+            "x#md5:00",
+            "x#sha256:abc",
+            "npm:",
+        ] {
+            assert!(
+                reference.parse::<SkillRef>().is_err(),
+                "{reference:?} should be refused"
+            );
             assert!(!schema_accepts(reference), "{reference:?}");
         }
     }
 
     #[test]
     fn plugins_are_npm_packages_with_or_without_prefix() {
-        let plugin = SkillRef::parse_plugin("@openclaw/matrix@0.3.0").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(plugin.source, SkillSource::Npm { package: "@openclaw/matrix".into() });
+        let plugin =
+            SkillRef::parse_plugin("@openclaw/matrix@0.3.0").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            plugin.source,
+            SkillSource::Npm {
+                package: "@openclaw/matrix".into()
+            }
+        );
         assert_eq!(plugin.to_string(), "npm:@openclaw/matrix@0.3.0");
     }
 
     #[test]
     fn runtime_deps_inherit_cluster_choices_unless_set() {
-        let cluster = RuntimeDepsSpec { pnpm: Some(true), python: Some(true) };
-        let instance = RuntimeDepsSpec { pnpm: None, python: Some(false) };
-        assert_eq!(instance.resolve(&cluster), RuntimeDeps { pnpm: true, python: false });
-        assert_eq!(RuntimeDepsSpec::default().resolve(&RuntimeDepsSpec::default()), RuntimeDeps::default());
+        let cluster = RuntimeDepsSpec {
+            pnpm: Some(true),
+            python: Some(true),
+        };
+        let instance = RuntimeDepsSpec {
+            pnpm: None,
+            python: Some(false),
+        };
+        assert_eq!(
+            instance.resolve(&cluster),
+            RuntimeDeps {
+                pnpm: true,
+                python: false
+            }
+        );
+        assert_eq!(
+            RuntimeDepsSpec::default().resolve(&RuntimeDepsSpec::default()),
+            RuntimeDeps::default()
+        );
     }
 }

@@ -297,3 +297,47 @@ pub struct AutoUpdateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status as a real apiserver stored it after a status patch written from these types.
+    const STORED: &str = r#"{
+        "autoUpdate": {"currentVersion": "1", "lastCheckTime": "2026-11-26T21:00:00Z", "rollbackCount": 0},
+        "backup": {"lastChecksum": "sha256:ab", "lastDuration": "1.5s", "lastKey": "k", "lastSize": 10,
+                   "lastTime": "2026-11-26T21:00:00Z"},
+        "conditions": [{"lastTransitionTime": "2026-11-26T21:00:00Z", "message": "ok", "reason": "GatewayReady",
+                        "status": "True", "type": "Ready"}],
+        "gatewayEndpoint": "seed-01.api-check.svc:18789",
+        "observedGeneration": 1,
+        "phase": "Running",
+        "skills": [{"name": "weather", "sha256": "ab", "version": "1.0.0"}],
+        "supervisor": {"gatewayHealthy": true,
+                       "modelPulls": [{"completedBytes": 100, "model": "llama3.2", "state": "Running", "totalBytes": 1000}],
+                       "steps": [{"durationMs": 12, "name": "skills", "skipped": true, "state": "Succeeded"}],
+                       "versions": {"openclaw": "2026.9.6"}}
+    }"#;
+
+    #[test]
+    fn stored_status_round_trips() -> Result<(), serde_json::Error> {
+        let stored: serde_json::Value = serde_json::from_str(STORED)?;
+        let status: OpenClawInstanceStatus = serde_json::from_value(stored.clone())?;
+        assert_eq!(status.phase, Some(Phase::Running));
+        assert_eq!(status.conditions[0].type_, condition::READY);
+        assert_eq!(
+            status.supervisor.as_ref().map(|s| s.steps[0].skipped),
+            Some(true)
+        );
+        assert_eq!(serde_json::to_value(&status)?, stored);
+        Ok(())
+    }
+
+    #[test]
+    fn phases_print_as_serialized() -> Result<(), serde_json::Error> {
+        for phase in Phase::ALL {
+            assert_eq!(serde_json::to_value(phase)?, phase.to_string());
+        }
+        Ok(())
+    }
+}

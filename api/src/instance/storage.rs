@@ -5,7 +5,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::DNS_SUBDOMAIN;
+use crate::schema::{DNS_SUBDOMAIN, yes};
 
 /// Size of the workspace PVC unless told otherwise.
 pub const DEFAULT_SIZE: &str = "10Gi";
@@ -89,8 +89,4 @@ pub enum AccessMode {
 
 fn default_size() -> Quantity {
     Quantity(DEFAULT_SIZE.to_owned())
-}
-
-fn yes() -> bool {
-    true
 }

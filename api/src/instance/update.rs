@@ -4,7 +4,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::DURATION;
+use crate::schema::{DURATION, duration_between, yes};
 
 /// Registry polling interval unless told otherwise.
 pub const DEFAULT_CHECK_INTERVAL: &str = "24h";
@@ -34,7 +34,7 @@ pub struct AutoUpdateSpec {
     /// such as `12h` or `1h30m`. Defaults to `24h`.
     #[serde(default = "default_check_interval")]
     #[schemars(length(max = 32), regex(pattern = DURATION))]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
+    #[x_kube(validation = Rule::new(duration_between("1m", "168h"))
         .message("spec.autoUpdate.checkInterval: must be between 1m and 168h"))]
     pub check_interval: String,
 
@@ -52,7 +52,7 @@ pub struct AutoUpdateSpec {
     /// 30s and 2h. Defaults to `10m`.
     #[serde(default = "default_health_check_timeout")]
     #[schemars(length(max = 32), regex(pattern = DURATION))]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('30s') && duration(self) <= duration('2h')")
+    #[x_kube(validation = Rule::new(duration_between("30s", "2h"))
         .message("spec.autoUpdate.healthCheckTimeout: must be between 30s and 2h"))]
     pub health_check_timeout: String,
 }
@@ -67,10 +67,6 @@ impl Default for AutoUpdateSpec {
             health_check_timeout: default_health_check_timeout(),
         }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_check_interval() -> String {

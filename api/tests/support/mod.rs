@@ -10,7 +10,9 @@ use serde_json::Value;
 
 /// The finished `openAPIV3Schema` of the CRD named `name`.
 pub fn schema_of(name: &str) -> Value {
-    let crd = crds().into_iter().find(|crd| crd.metadata.name.as_deref() == Some(name));
+    let crd = crds()
+        .into_iter()
+        .find(|crd| crd.metadata.name.as_deref() == Some(name));
     let schema = crd
         .and_then(|crd| crd.spec.versions.into_iter().next())
         .and_then(|version| version.schema)
@@ -37,8 +39,13 @@ pub fn seed_blocks() -> Vec<(String, String)> {
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             (path.extension()? == "yaml").then(|| {
-                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 (name, text)
             })
         })
@@ -56,14 +63,17 @@ pub fn manifest(block: &str, name: &str) -> Value {
     let text = if block.starts_with("apiVersion:") {
         block.to_owned()
     } else {
-        format!("apiVersion: openclaw.rocks/v1alpha1\nkind: OpenClawInstance\nmetadata:\n  name: {name}\n  namespace: openclaw\n{block}")
+        format!(
+            "apiVersion: openclaw.rocks/v1alpha1\nkind: OpenClawInstance\nmetadata:\n  name: {name}\n  namespace: openclaw\n{block}"
+        )
     };
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// An instance manifest from a YAML `spec` body.
 pub fn instance(spec_yaml: &str) -> Value {
-    let spec: Value = serde_yaml::from_str(spec_yaml).unwrap_or_else(|e| panic!("{spec_yaml}: {e}"));
+    let spec: Value =
+        serde_yaml::from_str(spec_yaml).unwrap_or_else(|e| panic!("{spec_yaml}: {e}"));
     serde_json::json!({
         "apiVersion": "openclaw.rocks/v1alpha1",
         "kind": "OpenClawInstance",
@@ -81,7 +91,12 @@ pub fn openapi_violations(schema: &Value, value: &Value) -> Vec<String> {
 }
 
 fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
-    let mut fail = |what: String| out.push(format!("{}: {what}", if path.is_empty() { "<root>" } else { path }));
+    let mut fail = |what: String| {
+        out.push(format!(
+            "{}: {what}",
+            if path.is_empty() { "<root>" } else { path }
+        ))
+    };
     if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
         if !(value.is_i64() || value.is_string()) {
             fail(format!("{value} is neither an integer nor a string"));
@@ -108,10 +123,18 @@ fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
     }
     if let Some(text) = value.as_str() {
         let chars = text.chars().count() as u64;
-        if schema.get("minLength").and_then(Value::as_u64).is_some_and(|min| chars < min) {
+        if schema
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|min| chars < min)
+        {
             fail(format!("{text:?} is shorter than minLength"));
         }
-        if schema.get("maxLength").and_then(Value::as_u64).is_some_and(|max| chars > max) {
+        if schema
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|max| chars > max)
+        {
             fail(format!("{text:?} is longer than maxLength"));
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
@@ -123,15 +146,27 @@ fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
         }
     }
     if let Some(number) = value.as_f64() {
-        if schema.get("minimum").and_then(Value::as_f64).is_some_and(|min| number < min) {
+        if schema
+            .get("minimum")
+            .and_then(Value::as_f64)
+            .is_some_and(|min| number < min)
+        {
             fail(format!("{number} is below the minimum"));
         }
-        if schema.get("maximum").and_then(Value::as_f64).is_some_and(|max| number > max) {
+        if schema
+            .get("maximum")
+            .and_then(Value::as_f64)
+            .is_some_and(|max| number > max)
+        {
             fail(format!("{number} is above the maximum"));
         }
     }
     if let Some(items) = value.as_array() {
-        if schema.get("maxItems").and_then(Value::as_u64).is_some_and(|max| items.len() as u64 > max) {
+        if schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|max| items.len() as u64 > max)
+        {
             fail(format!("{} items exceed maxItems", items.len()));
         }
         if let Some(item_schema) = schema.get("items") {
@@ -141,11 +176,22 @@ fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
         }
         return;
     }
-    let Some(object) = value.as_object() else { return };
-    if schema.get("maxProperties").and_then(Value::as_u64).is_some_and(|max| object.len() as u64 > max) {
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    if schema
+        .get("maxProperties")
+        .and_then(Value::as_u64)
+        .is_some_and(|max| object.len() as u64 > max)
+    {
         fail(format!("{} properties exceed maxProperties", object.len()));
     }
-    for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+    for required in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(key) = required.as_str()
             && !object.contains_key(key)
         {
@@ -156,10 +202,17 @@ fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
     let properties = schema.get("properties").and_then(Value::as_object);
     let additional = schema.get("additionalProperties").filter(|a| a.is_object());
     for (key, child) in object {
-        let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let child_path = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
         match (properties.and_then(|p| p.get(key)), additional) {
-            (Some(child_schema), _) | (None, Some(child_schema)) => check(child_schema, child, &child_path, out),
-            (None, None) if preserve || path.is_empty() && (key == "apiVersion" || key == "kind") => {}
+            (Some(child_schema), _) | (None, Some(child_schema)) => {
+                check(child_schema, child, &child_path, out)
+            }
+            (None, None)
+                if preserve || path.is_empty() && (key == "apiVersion" || key == "kind") => {}
             (None, None) if key == "metadata" && path.is_empty() => {}
             (None, None) => out.push(format!("{child_path}: unknown field")),
         }
@@ -181,7 +234,9 @@ pub fn lost_paths(written: &Value, kept: &Value, path: &str) -> Vec<String> {
             .iter()
             .zip(k)
             .enumerate()
-            .flat_map(|(i, (value, kept_value))| lost_paths(value, kept_value, &format!("{path}[{i}]")))
+            .flat_map(|(i, (value, kept_value))| {
+                lost_paths(value, kept_value, &format!("{path}[{i}]"))
+            })
             .collect(),
         _ if written == kept => Vec::new(),
         _ => vec![format!("{path}: {written} became {kept}")],
@@ -212,7 +267,12 @@ pub fn defaulted(schema: &Value, value: &Value) -> Value {
             Value::Object(out)
         }
         Value::Array(items) => match schema.get("items") {
-            Some(item_schema) => Value::Array(items.iter().map(|item| defaulted(item_schema, item)).collect()),
+            Some(item_schema) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| defaulted(item_schema, item))
+                    .collect(),
+            ),
             None => value.clone(),
         },
         _ => value.clone(),
@@ -226,6 +286,10 @@ pub fn cel_errors(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<St
     let old = old.map(|old| defaulted(schema, old));
     match kube::core::cel::Validator::new().validate(schema, &object, old.as_ref()) {
         Ok(()) => Vec::new(),
-        Err(errors) => errors.as_slice().iter().map(|e| format!("{}: {} [{}]", e.field_path, e.message, e.rule)).collect(),
+        Err(errors) => errors
+            .as_slice()
+            .iter()
+            .map(|e| format!("{}: {} [{}]", e.field_path, e.message, e.rule))
+            .collect(),
     }
 }

@@ -95,12 +95,16 @@ fn kwok_stages(tools: &Tools) -> Result<String> {
     let mut docs = Vec::new();
     for name in ["node-initialize.yaml", "node-heartbeat-with-lease.yaml"] {
         let path = tools.kwok_stages.join(name);
-        docs.push(fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+        docs.push(
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        );
     }
     let ours = repo_root()?.join("xtask").join("stages");
     for name in ["pod-ready.yaml", "pod-unready.yaml", "pod-delete.yaml"] {
         let path = ours.join(name);
-        docs.push(fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+        docs.push(
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        );
     }
     Ok(docs.join("\n---\n"))
 }

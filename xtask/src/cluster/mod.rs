@@ -58,7 +58,13 @@ pub fn state_dir() -> Result<PathBuf> {
     Ok(repo_root()?.join(".cluster"))
 }
 
-const DAEMONS: [&str; 5] = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];
+const DAEMONS: [&str; 5] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+];
 
 /// True when every daemon of the control plane runs and the apiserver is ready.
 pub fn is_running(dir: &Path) -> bool {
@@ -68,7 +74,10 @@ pub fn is_running(dir: &Path) -> bool {
 pub fn up(dir: &Path) -> Result<()> {
     if is_running(dir) {
         install_crds(dir)?;
-        println!("==> local control plane already running; KUBECONFIG={}", dir.join("kubeconfig").display());
+        println!(
+            "==> local control plane already running; KUBECONFIG={}",
+            dir.join("kubeconfig").display()
+        );
         return Ok(());
     }
     if DAEMONS.iter().any(|name| procs::alive(dir, name).is_some()) {
@@ -84,7 +93,10 @@ pub fn up(dir: &Path) -> Result<()> {
 
     let result = start_all(dir, &tools);
     if let Err(err) = result {
-        eprintln!("==> start-up failed; logs are in {}", dir.join("logs").display());
+        eprintln!(
+            "==> start-up failed; logs are in {}",
+            dir.join("logs").display()
+        );
         let _ = procs::stop_all(dir, &DAEMONS);
         return Err(err);
     }
@@ -130,7 +142,9 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
             "--log-level=warn".into(),
         ])
         .spawn(dir)?;
-    wait_for("etcd", dir, Duration::from_secs(30), || procs::port_open(ETCD_CLIENT_PORT))?;
+    wait_for("etcd", dir, Duration::from_secs(30), || {
+        procs::port_open(ETCD_CLIENT_PORT)
+    })?;
 
     println!("==> kube-apiserver v{}", tools::K8S_VERSION);
     Daemon::new("kube-apiserver", &tools.kube_apiserver)
@@ -146,7 +160,10 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
             "--authorization-mode=Node,RBAC".into(),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
             format!("--service-account-key-file={}", p(pki.join("sa.pub"))),
-            format!("--service-account-signing-key-file={}", p(pki.join("sa.key"))),
+            format!(
+                "--service-account-signing-key-file={}",
+                p(pki.join("sa.key"))
+            ),
             "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--allow-privileged=true".into(),
             "--endpoint-reconciler-type=none".into(),
@@ -154,11 +171,16 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
             "--profiling=false".into(),
             "--shutdown-delay-duration=0s".into(),
             "--shutdown-watch-termination-grace-period=0s".into(),
-            format!("--admission-control-config-file={}", p(dir.join("admission.yaml"))),
+            format!(
+                "--admission-control-config-file={}",
+                p(dir.join("admission.yaml"))
+            ),
             "--v=1".into(),
         ])
         .spawn(dir)?;
-    wait_for("kube-apiserver", dir, Duration::from_secs(90), || apiserver_ready(dir))?;
+    wait_for("kube-apiserver", dir, Duration::from_secs(90), || {
+        apiserver_ready(dir)
+    })?;
 
     println!("==> kube-controller-manager, kube-scheduler");
     Daemon::new("kube-controller-manager", &tools.kube_controller_manager)
@@ -169,7 +191,10 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
             "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics".into(),
             "--leader-elect=false".into(),
             format!("--root-ca-file={}", p(pki.join("ca.crt"))),
-            format!("--service-account-private-key-file={}", p(pki.join("sa.key"))),
+            format!(
+                "--service-account-private-key-file={}",
+                p(pki.join("sa.key"))
+            ),
             "--use-service-account-credentials=false".into(),
             "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--controllers=*".into(),
@@ -190,7 +215,11 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
         ])
         .spawn(dir)?;
 
-    println!("==> KWOK v{} with node {}", tools::KWOK_VERSION, files::NODE_NAME);
+    println!(
+        "==> KWOK v{} with node {}",
+        tools::KWOK_VERSION,
+        files::NODE_NAME
+    );
     Daemon::new("kwok", &tools.kwok)
         .args([
             format!("--kubeconfig={}", p(kubeconfig.clone())),
@@ -204,12 +233,38 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
         .spawn(dir)?;
     kubectl(dir, &["apply", "-f", &p(dir.join("node.yaml"))])?;
     wait_for("fake node Ready", dir, Duration::from_secs(60), || {
-        kubectl_out(dir, &["get", "node", files::NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
-            .is_ok_and(|s| s.trim() == "True")
+        kubectl_out(
+            dir,
+            &[
+                "get",
+                "node",
+                files::NODE_NAME,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ],
+        )
+        .is_ok_and(|s| s.trim() == "True")
     })?;
-    wait_for("kube-controller-manager (default ServiceAccount)", dir, Duration::from_secs(60), || {
-        kubectl_out(dir, &["get", "serviceaccount", "default", "-n", "default", "-o", "name"]).is_ok()
-    })?;
+    wait_for(
+        "kube-controller-manager (default ServiceAccount)",
+        dir,
+        Duration::from_secs(60),
+        || {
+            kubectl_out(
+                dir,
+                &[
+                    "get",
+                    "serviceaccount",
+                    "default",
+                    "-n",
+                    "default",
+                    "-o",
+                    "name",
+                ],
+            )
+            .is_ok()
+        },
+    )?;
 
     // The user guide's examples live in namespace `openclaw`.
     kubectl(dir, &["apply", "-f", &p(dir.join("namespace.yaml"))])?;
@@ -219,24 +274,51 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
 /// Installs (or updates) the project's CRDs from `crds/`.
 pub fn install_crds(dir: &Path) -> Result<()> {
     println!("==> CRDs from {}", openclaw_api::crd::CRD_FILE);
-    let crds = repo_root()?.join(openclaw_api::crd::CRD_FILE).display().to_string();
-    kubectl(dir, &["apply", "--server-side", "--force-conflicts", "-f", &crds])
-        .context("the control plane is running, but the API server refused the CRDs")?;
-    kubectl(dir, &["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"])
+    let crds = repo_root()?
+        .join(openclaw_api::crd::CRD_FILE)
+        .display()
+        .to_string();
+    kubectl(
+        dir,
+        &["apply", "--server-side", "--force-conflicts", "-f", &crds],
+    )
+    .context("the control plane is running, but the API server refused the CRDs")?;
+    kubectl(
+        dir,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "--all",
+        ],
+    )
 }
 
-fn wait_for(what: &str, dir: &Path, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+fn wait_for(
+    what: &str,
+    dir: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if ready() {
             return Ok(());
         }
         if let Some(name) = DAEMONS.iter().find(|n| procs::exited(dir, n)) {
-            bail!("{name} exited during start-up; see {}", dir.join("logs").join(format!("{name}.log")).display());
+            bail!(
+                "{name} exited during start-up; see {}",
+                dir.join("logs").join(format!("{name}.log")).display()
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    bail!("timed out after {}s waiting for {what}; logs are in {}", timeout.as_secs(), dir.join("logs").display())
+    bail!(
+        "timed out after {}s waiting for {what}; logs are in {}",
+        timeout.as_secs(),
+        dir.join("logs").display()
+    )
 }
 
 fn apiserver_ready(dir: &Path) -> bool {
@@ -255,7 +337,11 @@ fn kubectl_out(dir: &Path, args: &[&str]) -> Result<String> {
         .output()
         .context("running kubectl")?;
     if !out.status.success() {
-        bail!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -269,7 +355,10 @@ pub fn down(dir: &Path) -> Result<()> {
     order.reverse();
     procs::stop_all(dir, &order)?;
     fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    println!("==> local control plane stopped and {} removed", dir.display());
+    println!(
+        "==> local control plane stopped and {} removed",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -280,6 +369,14 @@ fn status(dir: &Path) -> Result<()> {
             None => println!("{name:<24} stopped"),
         }
     }
-    println!("{:<24} {}", "apiserver /readyz", if apiserver_ready(dir) { "ok" } else { "not ready" });
+    println!(
+        "{:<24} {}",
+        "apiserver /readyz",
+        if apiserver_ready(dir) {
+            "ok"
+        } else {
+            "not ready"
+        }
+    );
     Ok(())
 }

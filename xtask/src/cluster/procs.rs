@@ -26,7 +26,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(name: &'static str, program: &Path) -> Self {
-        Self { name, program: program.to_path_buf(), args: Vec::new() }
+        Self {
+            name,
+            program: program.to_path_buf(),
+            args: Vec::new(),
+        }
     }
 
     pub fn args<I: IntoIterator<Item = String>>(mut self, args: I) -> Self {
@@ -38,7 +42,8 @@ impl Daemon {
     /// and records its pid in `pids/<name>.pid`.
     pub fn spawn(self, dir: &Path) -> Result<()> {
         let log_path = dir.join("logs").join(format!("{}.log", self.name));
-        let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let log =
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let child = Command::new(&self.program)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -57,14 +62,22 @@ fn pid_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn read_pid(dir: &Path, name: &str) -> Option<i32> {
-    fs::read_to_string(pid_file(dir, name)).ok()?.trim().parse().ok()
+    fs::read_to_string(pid_file(dir, name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// True while `pid` exists and is not a zombie.
 fn running(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit(')').next().map(|rest| !rest.trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| !rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -84,12 +97,19 @@ pub fn exited(dir: &Path, name: &str) -> bool {
 }
 
 pub fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
 }
 
 /// Sends SIGTERM to each daemon's process group, waits up to 10 s, then SIGKILLs.
 pub fn stop_all(dir: &Path, names: &[&str]) -> Result<()> {
-    let running: Vec<(&str, i32)> = names.iter().filter_map(|n| alive(dir, n).map(|pid| (*n, pid))).collect();
+    let running: Vec<(&str, i32)> = names
+        .iter()
+        .filter_map(|n| alive(dir, n).map(|pid| (*n, pid)))
+        .collect();
     for (name, pid) in &running {
         println!("==> stopping {name} (pid {pid})");
         let _ = killpg(Pid::from_raw(*pid), Signal::SIGTERM);
