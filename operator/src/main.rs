@@ -3,6 +3,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use openclaw_operator::{cli::RunArgs, run, telemetry};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "openclaw-operator",
@@ -16,13 +18,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator: reconcile every OpenClawInstance of the cluster.
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions this operator serves, as YAML.
     Crd,
 }
 
-fn main() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Crd => print!("{}", openclaw_api::crd::render_crds_yaml()),
+        Command::Run(args) => {
+            telemetry::init(args.log_format)?;
+            run::run(args).await
+        }
+        Command::Crd => {
+            print!("{}", openclaw_api::crd::render_crds_yaml());
+            Ok(())
+        }
     }
-    Ok(())
 }

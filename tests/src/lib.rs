@@ -1,7 +1,10 @@
 //! Shared harness of the tests that run against the real local control plane.
 
 pub mod cluster;
+pub mod instances;
 pub mod json;
+pub mod operator;
 pub mod seed;
+pub mod wait;
 
 pub use cluster::{TestCluster, TestNamespace};

@@ -69,12 +69,15 @@ what=${2:-all}
 case $what in all|etcd) build_one etcd "$ETCD" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd "";; esac
 case $what in all|kwok)
   build_one kwok "$KWOK" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok ""
-  # kwok's own node Stages, from the module it was built from (pod Stages are the project's: xtask/stages/)
-  if [ ! -f "$CACHE/kwok-v$KWOK/stages/node-initialize.yaml" ]; then
+  # kwok's own node and volume Stages, from the module it was built from (pod Stages are the
+  # project's: xtask/stages/)
+  if [ ! -f "$CACHE/kwok-v$KWOK/stages/pvc-provision.yaml" ]; then
     src=$(cd "$CACHE/.work/kwok-v$KWOK" 2>/dev/null && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok || true)
     if [ -z "$src" ]; then wrapper "$CACHE/.work/kwok-v$KWOK" "require sigs.k8s.io/kwok v$KWOK"; src=$(cd "$CACHE/.work/kwok-v$KWOK" && go mod download -json sigs.k8s.io/kwok@v$KWOK | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); fi
     mkdir -p "$CACHE/kwok-v$KWOK/stages"
     cp "$src/kustomize/stage/node/fast/node-initialize.yaml" "$src/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" "$CACHE/kwok-v$KWOK/stages/"
+    for f in pv-bind pv-delete pvc-provision pvc-delete; do cp "$src/kustomize/stage/volume/fast/$f.yaml" "$CACHE/kwok-v$KWOK/stages/"; done
+    chmod u+w "$CACHE/kwok-v$KWOK/stages/"*
   fi;;
 esac
 # helm takes the Kubernetes version it assumes (for kubeVersion checks in lint/template) from ldflags.

@@ -1,5 +1,6 @@
 //! Developer tasks for the workspace: `cargo xtask <task>`.
 
+mod bench;
 mod cluster;
 mod codegen;
 mod test;
@@ -28,6 +29,11 @@ enum Task {
         #[command(subcommand)]
         action: cluster::Action,
     },
+    /// Run a benchmark and print its figures as `name: value` lines.
+    Bench {
+        #[command(subcommand)]
+        what: bench::Bench,
+    },
     /// Run the whole test suite: unit tests, then the local control plane and the
     /// tests against it; always tears the control plane down afterwards.
     Test(test::TestArgs),
@@ -39,5 +45,6 @@ fn main() -> Result<()> {
         Task::Gen(args) => codegen::run(&args),
         Task::Cluster { action } => cluster::run(action),
         Task::Test(args) => test::run(&args),
+        Task::Bench { what } => bench::run(what),
     }
 }

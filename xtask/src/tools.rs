@@ -76,7 +76,7 @@ impl Tools {
         ]
         .iter()
         .all(|p| p.is_file())
-            && self.kwok_stages.join("node-initialize.yaml").is_file()
+            && self.kwok_stages.join("pvc-provision.yaml").is_file()
     }
 
     /// Named binaries, for symlinking into `.cluster/bin`.

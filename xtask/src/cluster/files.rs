@@ -8,12 +8,14 @@ use super::{APISERVER_PORT, pki::ADMIN_TOKEN};
 use crate::tools::{Tools, repo_root};
 
 pub const NODE_NAME: &str = "kwok-node-0";
+pub const GPU_NODE_NAME: &str = "kwok-gpu-0";
 
 pub fn write_all(dir: &Path, tools: &Tools) -> Result<()> {
     fs::write(dir.join("kubeconfig"), kubeconfig(dir))?;
     fs::write(dir.join("admission.yaml"), ADMISSION)?;
     fs::write(dir.join("node.yaml"), NODE)?;
     fs::write(dir.join("namespace.yaml"), NAMESPACE)?;
+    fs::write(dir.join("storageclass.yaml"), STORAGE_CLASS)?;
     fs::write(dir.join("kwok.yaml"), kwok_stages(tools)?)?;
     Ok(())
 }
@@ -63,6 +65,18 @@ plugins:
       namespaces: [kube-system]
 ";
 
+/// Default StorageClass whose claims KWOK's volume stages bind at once (no real disk).
+const STORAGE_CLASS: &str = "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: kwok-volume
+  annotations:
+    storageclass.kubernetes.io/is-default-class: \"true\"
+provisioner: kwok.x-k8s.io/volume
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+";
+
 const NAMESPACE: &str = "apiVersion: v1
 kind: Namespace
 metadata:
@@ -72,6 +86,9 @@ metadata:
     pod-security.kubernetes.io/enforce-version: latest
 ";
 
+/// Two fake nodes: a general one, and a GPU node labelled like the guide's dedicated pool
+/// (`openclaw.rocks/nodepool=openclaw`). It is not tainted, so that the guide's GPU example
+/// without tolerations can schedule too.
 const NODE: &str = "apiVersion: v1
 kind: Node
 metadata:
@@ -88,12 +105,38 @@ spec: {}
 status:
   allocatable: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti}
   capacity: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-gpu-0
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: \"0\"
+  labels:
+    kubernetes.io/hostname: kwok-gpu-0
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+    openclaw.rocks/nodepool: openclaw
+    nvidia.com/gpu.present: \"true\"
+spec: {}
+status:
+  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti, nvidia.com/gpu: \"2\"}
+  capacity: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti, nvidia.com/gpu: \"2\"}
 ";
 
 /// KWOK's own node stages (from the module it was built from) plus the project's pod stages.
 fn kwok_stages(tools: &Tools) -> Result<String> {
     let mut docs = Vec::new();
-    for name in ["node-initialize.yaml", "node-heartbeat-with-lease.yaml"] {
+    for name in [
+        "node-initialize.yaml",
+        "node-heartbeat-with-lease.yaml",
+        "pvc-provision.yaml",
+        "pvc-delete.yaml",
+        "pv-bind.yaml",
+        "pv-delete.yaml",
+    ] {
         let path = tools.kwok_stages.join(name);
         docs.push(
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,

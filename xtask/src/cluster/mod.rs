@@ -1,6 +1,7 @@
 //! `cargo xtask cluster up|down|status|env`: the local control plane on loopback.
 
 mod files;
+mod operator;
 mod pki;
 mod procs;
 
@@ -28,7 +29,7 @@ pub const KWOK_PORT: u16 = 20247;
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Build what is missing, start etcd, kube-apiserver, kube-controller-manager,
-    /// kube-scheduler and KWOK with one fake node, install the CRDs, and write
+    /// kube-scheduler and KWOK with two fake nodes (one with GPUs), install the CRDs, and write
     /// `.cluster/kubeconfig`.
     Up,
     /// Stop every process `up` started and remove `.cluster/`.
@@ -74,6 +75,7 @@ pub fn is_running(dir: &Path) -> bool {
 pub fn up(dir: &Path) -> Result<()> {
     if is_running(dir) {
         install_crds(dir)?;
+        operator::restart(dir)?;
         println!(
             "==> local control plane already running; KUBECONFIG={}",
             dir.join("kubeconfig").display()
@@ -101,6 +103,7 @@ pub fn up(dir: &Path) -> Result<()> {
         return Err(err);
     }
     install_crds(dir)?;
+    operator::restart(dir)?;
     println!(
         "==> local control plane ready in {:.1}s\n    export KUBECONFIG={}\n    export PATH={}:$PATH",
         started.elapsed().as_secs_f64(),
@@ -216,9 +219,10 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
         .spawn(dir)?;
 
     println!(
-        "==> KWOK v{} with node {}",
+        "==> KWOK v{} with nodes {} and {} (2 GPUs)",
         tools::KWOK_VERSION,
-        files::NODE_NAME
+        files::NODE_NAME,
+        files::GPU_NODE_NAME
     );
     Daemon::new("kwok", &tools.kwok)
         .args([
@@ -232,18 +236,13 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
         ])
         .spawn(dir)?;
     kubectl(dir, &["apply", "-f", &p(dir.join("node.yaml"))])?;
-    wait_for("fake node Ready", dir, Duration::from_secs(60), || {
-        kubectl_out(
-            dir,
-            &[
-                "get",
-                "node",
-                files::NODE_NAME,
-                "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-            ],
-        )
-        .is_ok_and(|s| s.trim() == "True")
+    kubectl(dir, &["apply", "-f", &p(dir.join("storageclass.yaml"))])?;
+    wait_for("fake nodes Ready", dir, Duration::from_secs(60), || {
+        [files::NODE_NAME, files::GPU_NODE_NAME].iter().all(|node| {
+            let jsonpath = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+            kubectl_out(dir, &["get", "node", node, "-o", jsonpath])
+                .is_ok_and(|s| s.trim() == "True")
+        })
     })?;
     wait_for(
         "kube-controller-manager (default ServiceAccount)",
@@ -271,27 +270,31 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
     Ok(())
 }
 
-/// Installs (or updates) the project's CRDs from `crds/`.
+/// Installs (or updates) the project's CRDs from `crds/` and waits until they are served.
 pub fn install_crds(dir: &Path) -> Result<()> {
     println!("==> CRDs from {}", openclaw_api::crd::CRD_FILE);
     let crds = repo_root()?
         .join(openclaw_api::crd::CRD_FILE)
         .display()
         .to_string();
-    kubectl(
+    kubectl_quiet(
         dir,
         &["apply", "--server-side", "--force-conflicts", "-f", &crds],
     )
     .context("the control plane is running, but the API server refused the CRDs")?;
-    kubectl(
+    wait_for(
+        "the CRDs to be established",
         dir,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "--all",
-        ],
+        Duration::from_secs(60),
+        || {
+            let jsonpath = "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Established\")].status}{\"\\n\"}{end}";
+            let names = [
+                "openclawinstances.openclaw.rocks",
+                "openclawclusterdefaults.openclaw.rocks",
+            ];
+            kubectl_out(dir, &["get", "crd", names[0], names[1], "-o", jsonpath])
+                .is_ok_and(|out| out.lines().filter(|l| *l == "True").count() == names.len())
+        },
     )
 }
 
@@ -330,6 +333,16 @@ pub fn kubectl(dir: &Path, args: &[&str]) -> Result<()> {
     kubectl_out(dir, args).map(|out| print!("{out}"))
 }
 
+/// Runs kubectl and returns its stdout.
+pub fn kubectl_output(dir: &Path, args: &[&str]) -> Result<String> {
+    kubectl_out(dir, args)
+}
+
+/// Runs kubectl, discarding its stdout.
+pub fn kubectl_quiet(dir: &Path, args: &[&str]) -> Result<()> {
+    kubectl_out(dir, args).map(|_| ())
+}
+
 fn kubectl_out(dir: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new(dir.join("bin").join("kubectl"))
         .arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()))
@@ -351,6 +364,7 @@ pub fn down(dir: &Path) -> Result<()> {
         println!("==> no local control plane");
         return Ok(());
     }
+    procs::stop_all(dir, &[operator::NAME])?;
     let mut order = DAEMONS;
     order.reverse();
     procs::stop_all(dir, &order)?;
@@ -363,7 +377,7 @@ pub fn down(dir: &Path) -> Result<()> {
 }
 
 fn status(dir: &Path) -> Result<()> {
-    for name in DAEMONS {
+    for name in DAEMONS.iter().chain([&operator::NAME]) {
         match procs::alive(dir, name) {
             Some(pid) => println!("{name:<24} running (pid {pid})"),
             None => println!("{name:<24} stopped"),

@@ -22,6 +22,7 @@ pub struct Daemon {
     name: &'static str,
     program: PathBuf,
     args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Daemon {
@@ -30,11 +31,17 @@ impl Daemon {
             name,
             program: program.to_path_buf(),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
     pub fn args<I: IntoIterator<Item = String>>(mut self, args: I) -> Self {
         self.args.extend(args.into_iter().map(OsString::from));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -46,6 +53,7 @@ impl Daemon {
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -1,0 +1,241 @@
+//! The runtime plan of an instance: what its supervisor prepares and runs, as plain data
+//! (never a secret: only the names of the environment variables that carry them).
+
+use serde_json::{Map, Value};
+
+use openclaw_api::{
+    instance::{SkillRef, sidecars::OLLAMA_HOST},
+    plan::{
+        BackupPlan, CaBundlePlan, ConfigPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV, GatewayBind,
+        GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RestorePlan, RuntimePlan,
+        S3CredentialsEnv,
+    },
+};
+
+use super::{BuildContext, BuildError, context::invalid, paths};
+
+/// The plan, with `config` the rendered OpenClaw configuration.
+pub fn runtime_plan(
+    ctx: &BuildContext<'_>,
+    config: Map<String, Value>,
+) -> Result<RuntimePlan, BuildError> {
+    let spec = ctx.spec();
+    let bind = match config
+        .get("gateway")
+        .and_then(|gateway| gateway.get("bind"))
+        .and_then(Value::as_str)
+    {
+        Some("loopback") => GatewayBind::Loopback,
+        _ => GatewayBind::Lan,
+    };
+    Ok(RuntimePlan {
+        version: PLAN_VERSION,
+        instance: InstanceRef {
+            name: ctx.name().to_owned(),
+            namespace: ctx.namespace().to_owned(),
+        },
+        config: ConfigPlan {
+            raw: Some(config),
+            file: spec
+                .config
+                .config_map_ref
+                .as_ref()
+                .map(|source| user_config_file(&source.key)),
+            merge_mode: spec.config.merge_mode,
+            format: spec.config.format,
+        },
+        ca_bundle: spec.security.ca_bundle.as_ref().map(|_| CaBundlePlan {
+            path: paths::CA_FILE.to_owned(),
+        }),
+        skills: parse_all("spec.skills", &spec.skills, str::parse)?,
+        plugins: parse_all("spec.plugins", &spec.plugins, SkillRef::parse_plugin)?,
+        runtime_deps: spec.runtime_deps.resolve(
+            &ctx.defaults
+                .map(|d| d.runtime_deps.clone())
+                .unwrap_or_default(),
+        ),
+        ollama: spec.ollama.enabled.then(|| OllamaPlan {
+            host: OLLAMA_HOST.to_owned(),
+            models: spec.ollama.models.clone(),
+            gpu: gpus(ctx),
+        }),
+        gateway: GatewayPlan {
+            port: GATEWAY_PORT,
+            bind,
+            token_env: GATEWAY_TOKEN_ENV.to_owned(),
+        },
+        status_port: ctx.status_port(),
+        backup: backup(ctx)?,
+        restore: spec.restore_from.as_ref().map(|source| RestorePlan {
+            source: source.clone(),
+        }),
+    })
+}
+
+/// Where the user's `configMapRef` key is mounted in the `openclaw` container.
+pub fn user_config_file(key: &str) -> String {
+    format!("{}/{}/{key}", paths::CONFIG_DIR, paths::USER_CONFIG_SUBDIR)
+}
+
+/// GPUs of the Ollama sidecar (0 when it does not run).
+pub fn gpus(ctx: &BuildContext<'_>) -> u32 {
+    let ollama = &ctx.spec().ollama;
+    if !ollama.enabled {
+        return 0;
+    }
+    u32::try_from(ollama.gpu.unwrap_or(0)).unwrap_or(0)
+}
+
+fn parse_all<E: std::fmt::Display>(
+    field: &str,
+    entries: &[String],
+    parse: impl Fn(&str) -> Result<SkillRef, E>,
+) -> Result<Vec<SkillRef>, BuildError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| parse(entry).map_err(|e| invalid(format!("{field}[{i}]"), e.to_string())))
+        .collect()
+}
+
+/// Backups, when a bucket is known (the instance's or the cluster's).
+fn backup(ctx: &BuildContext<'_>) -> Result<Option<BackupPlan>, BuildError> {
+    let Some(s3) = ctx.s3() else { return Ok(None) };
+    let Some(bucket) = s3.bucket.clone() else {
+        return Ok(None);
+    };
+    let spec = &ctx.spec().backup;
+    let timeout = humantime::parse_duration(&spec.timeout)
+        .map_err(|e| invalid("spec.backup.timeout", e.to_string()))?;
+    let retention = u32::try_from(spec.retention)
+        .map_err(|_| invalid("spec.backup.retention", "must be 1 or more"))?;
+    Ok(Some(BackupPlan {
+        endpoint: s3.endpoint.clone(),
+        bucket,
+        region: s3.region.clone(),
+        prefix: backup_prefix(s3.prefix.as_deref(), ctx.namespace(), ctx.name()),
+        path_style: s3.path_style.unwrap_or(false),
+        schedule: spec.schedule.clone(),
+        retention,
+        timeout_seconds: timeout.as_secs(),
+        credentials: s3
+            .credentials_secret_ref
+            .as_ref()
+            .map(|_| S3CredentialsEnv::default()),
+    }))
+}
+
+/// `<prefix>/<namespace>/<name>/`: instances sharing a bucket never overwrite each other.
+pub fn backup_prefix(prefix: Option<&str>, namespace: &str, name: &str) -> String {
+    match prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    {
+        Some(prefix) => format!("{prefix}/{namespace}/{name}/"),
+        None => format!("{namespace}/{name}/"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openclaw_api::{
+        OpenClawClusterDefaultsSpec,
+        defaults::ClusterBackupDefaults,
+        instance::{S3Spec, SecretRef, SkillSource},
+        plan::S3_ACCESS_KEY_ID_ENV,
+    };
+
+    use super::*;
+    use crate::build::tests::{context, instance};
+
+    #[test]
+    fn parses_skills_and_plugins() -> Result<(), BuildError> {
+        let instance = instance(
+            "spec:\n  skills: ['@anthropic/mcp-server-fetch', 'npm:left-pad@1.3.0']\n  plugins: ['@openclaw/matrix']\n",
+        );
+        let plan = runtime_plan(&context(&instance), Map::new())?;
+        assert_eq!(
+            plan.skills[0].source,
+            SkillSource::ClawHub {
+                owner: Some("anthropic".into()),
+                slug: "mcp-server-fetch".into()
+            }
+        );
+        assert_eq!(plan.skills[1].version.as_deref(), Some("1.3.0"));
+        assert_eq!(
+            plan.plugins[0].source,
+            SkillSource::Npm {
+                package: "@openclaw/matrix".into()
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_skill_is_an_invalid_field() {
+        let instance = instance("spec:\n  skills: ['Bad Skill']\n");
+        let error = runtime_plan(&context(&instance), Map::new()).err();
+        assert!(
+            matches!(&error, Some(BuildError::Invalid { field, .. }) if field == "spec.skills[0]"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn backup_takes_the_cluster_bucket_and_isolates_the_instance() -> Result<(), BuildError> {
+        let instance = instance(
+            "spec:\n  backup:\n    schedule: '0 3 * * *'\n    timeout: 1h\n    s3: {prefix: /team-a/}\n",
+        );
+        let defaults = OpenClawClusterDefaultsSpec {
+            backup: ClusterBackupDefaults {
+                s3: Some(S3Spec {
+                    bucket: Some("agents".into()),
+                    endpoint: Some("http://seaweed.storage:8333".into()),
+                    credentials_secret_ref: Some(SecretRef {
+                        name: "backup-s3".into(),
+                    }),
+                    ..S3Spec::default()
+                }),
+            },
+            ..OpenClawClusterDefaultsSpec::default()
+        };
+        let mut ctx = context(&instance);
+        ctx.defaults = Some(&defaults);
+        let plan = runtime_plan(&ctx, Map::new())?;
+        let backup = plan.backup.unwrap_or_else(|| panic!("no backup plan"));
+        assert_eq!(backup.bucket, "agents");
+        assert_eq!(backup.prefix, "team-a/openclaw/my-agent/");
+        assert_eq!(backup.timeout_seconds, 3600);
+        assert_eq!(backup.retention, 7);
+        assert_eq!(
+            backup.credentials.map(|c| c.access_key_id).as_deref(),
+            Some(S3_ACCESS_KEY_ID_ENV)
+        );
+        assert_eq!(
+            runtime_plan(&context(&instance), Map::new())?.backup,
+            None,
+            "no bucket, no backups"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn restore_ollama_and_status_port() -> Result<(), BuildError> {
+        let instance = instance(
+            "spec:\n  restoreFrom: s3://bucket/path/to/backup.tar.gz\n  ollama: {enabled: true, models: [llama3.2], gpu: 2}\n  observability: {metrics: {port: 9100}}\n",
+        );
+        let plan = runtime_plan(&context(&instance), Map::new())?;
+        assert_eq!(
+            plan.restore.map(|r| r.source).as_deref(),
+            Some("s3://bucket/path/to/backup.tar.gz")
+        );
+        let ollama = plan.ollama.unwrap_or_else(|| panic!("no ollama plan"));
+        assert_eq!(
+            (ollama.host.as_str(), ollama.gpu),
+            ("http://localhost:11434", 2)
+        );
+        assert_eq!(plan.status_port, 9100);
+        assert_eq!(plan.gateway.bind, GatewayBind::Lan);
+        Ok(())
+    }
+}

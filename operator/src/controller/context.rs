@@ -1,0 +1,75 @@
+//! What every reconcile shares: the client, settings, caches and metrics.
+
+use std::{sync::Arc, time::Duration};
+
+use kube::{
+    Client,
+    runtime::events::{Recorder, Reporter},
+};
+
+use super::{
+    apply::AppliedCache, cluster_facts::ClusterFacts, references::RefWatcher, stores::Stores,
+};
+use crate::metrics::Metrics;
+
+/// Settings of the controller, from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Image with `openclaw-init` and `openclaw-supervisor`.
+    pub runtime_image: String,
+    /// Namespace the operator runs in.
+    pub operator_namespace: String,
+    /// Only reconcile instances of this namespace.
+    pub watch_namespace: Option<String>,
+    /// Instances reconciled at once.
+    pub concurrency: u16,
+    /// Periodic resync (drift repair) interval.
+    pub resync: Duration,
+    /// Identity in events.
+    pub pod_name: String,
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    pub stores: Stores,
+    pub refs: RefWatcher,
+    pub applied: AppliedCache,
+    pub facts: ClusterFacts,
+    pub recorder: Recorder,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        stores: Stores,
+        refs: RefWatcher,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "openclaw-operator".into(),
+            instance: Some(settings.pod_name.clone()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            facts: ClusterFacts::new(client.clone()),
+            client,
+            settings,
+            metrics,
+            stores,
+            refs,
+            applied: AppliedCache::default(),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `openclaw-operator run`: the HTTP server, leader election and the controller, with one
+//! shutdown signal fanned out to all of them.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+
+use crate::{
+    cli::RunArgs,
+    controller::{self, Settings},
+    http::{self, Health},
+    metrics::Metrics,
+};
+
+pub async fn run(args: RunArgs) -> Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("asking the API server its version")?;
+    tracing::info!(server = %version.git_version, "connected to the Kubernetes API");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        let _ = stop_tx.send(true);
+    });
+
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let server = tokio::spawn(http::serve(
+        args.metrics_bind_address,
+        health.clone(),
+        metrics.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    // Ready means connected and able to serve: a standby replica is ready too, so a rolling
+    // update of the operator never waits on the lease.
+    health.ready.store(true, Ordering::Relaxed);
+
+    let settings = Settings {
+        runtime_image: args.runtime_image.clone(),
+        operator_namespace: args.namespace.clone(),
+        watch_namespace: args.watch_namespace.clone(),
+        concurrency: args.concurrency,
+        resync: args.resync_interval,
+        pod_name: args.pod_name.clone(),
+    };
+
+    if args.leader_elect {
+        run_as_leader(client, settings, metrics, &args, stop_rx).await?;
+    } else {
+        controller::run(client, settings, metrics, stopped(stop_rx)).await;
+    }
+    server.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs the controller while this replica holds the Lease; gives the Lease up on shutdown.
+async fn run_as_leader(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    args: &RunArgs,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<()> {
+    let manager = LeaseManagerBuilder::new(client.clone(), &args.leader_election_lease)
+        .with_namespace(&args.namespace)
+        .with_identity(&args.pod_name)
+        .with_duration(15)
+        .with_grace(5)
+        .with_field_manager("openclaw-operator-leader")
+        .build()
+        .await
+        .context("setting up leader election")?;
+    let (mut leading, lease_task) = manager.watch().await;
+    let mut stop = stop_rx.clone();
+    loop {
+        tracing::info!(lease = %args.leader_election_lease, "waiting to lead");
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            changed = leading.wait_for(|l| *l) => if changed.is_err() { break },
+        }
+        tracing::info!("leading: starting the controller");
+        let (lost_tx, lost_rx) = watch::channel(false);
+        let mut watch_lease = leading.clone();
+        let mut stop_inner = stop_rx.clone();
+        let lost = tokio::spawn(async move {
+            tokio::select! {
+                _ = watch_lease.wait_for(|l| !*l) => {},
+                _ = stop_inner.wait_for(|s| *s) => {},
+            }
+            let _ = lost_tx.send(true);
+        });
+        controller::run(
+            client.clone(),
+            settings.clone(),
+            metrics.clone(),
+            stopped(lost_rx),
+        )
+        .await;
+        lost.abort();
+        if *stop.borrow() {
+            break;
+        }
+        tracing::warn!("lost the lease: controller stopped");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    drop(leading);
+    // Dropping the receiver makes the manager release the Lease so a standby takes over at once.
+    let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+    Ok(())
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,19 @@
+//! `cargo xtask bench <what>`: benchmarks whose figures the README reports.
+
+mod operator;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// N instances created at once against the local control plane: time until all are
+    /// Running, the operator's peak RSS, and API writes during one steady-state resync.
+    Operator(operator::Args),
+}
+
+pub fn run(bench: Bench) -> Result<()> {
+    match bench {
+        Bench::Operator(args) => operator::run(&args),
+    }
+}
