@@ -156,6 +156,15 @@ impl Metrics {
             .set(1);
     }
 
+    /// Instances with a phase series.
+    pub fn instances(&self) -> Vec<(String, String)> {
+        let phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        phases.keys().cloned().collect()
+    }
+
     /// Removes every series of a deleted instance.
     pub fn forget(&self, namespace: &str, name: &str) {
         let mut phases = self

@@ -73,7 +73,7 @@ pub struct PodSecuritySpec {
     pub fs_group: i64,
 
     /// When the kubelet re-owns volume files to `fsGroup`: `OnRootMismatch` (fast on large
-    /// workspaces) or `Always`. Unset, Kubernetes' default (`Always`) applies.
+    /// workspaces) or `Always`. Unset, the operator uses `OnRootMismatch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fs_group_change_policy: Option<FsGroupChangePolicy>,
 

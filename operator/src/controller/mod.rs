@@ -10,12 +10,13 @@ mod references;
 mod status;
 mod stores;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use kube::{
-    Api, Client,
-    runtime::{Controller, controller::Action, watcher},
+    Api, Client, ResourceExt,
+    api::ListParams,
+    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
 };
 use openclaw_api::OpenClawInstance;
 
@@ -33,7 +34,7 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let controller = Controller::new(instances, watcher::Config::default().any_semantic())
+    let controller = Controller::new(instances.clone(), watcher::Config::default().any_semantic())
         .with_config(
             kube::runtime::controller::Config::default().concurrency(settings.concurrency),
         );
@@ -41,6 +42,7 @@ pub async fn run(
         stores::attach(controller, &client, settings.watch_namespace.as_deref());
     let (ref_watcher, ref_triggers) = references::RefWatcher::new(client.clone());
     let ctx = Arc::new(Context::new(client, settings, metrics, stores, ref_watcher));
+    let sweeper = tokio::spawn(sweep(instances, ctx.clone()));
     controller
         .reconcile_on(ref_triggers)
         .graceful_shutdown_on(shutdown)
@@ -51,6 +53,36 @@ pub async fn run(
             }
         })
         .await;
+    sweeper.abort();
+}
+
+/// Instances deleted without a finalizer never reach the reconciler: every 15 s, list the
+/// instances (metadata only) and drop the metric series, reference watches and apply records
+/// of those that are gone.
+async fn sweep(api: Api<OpenClawInstance>, ctx: Arc<Context>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        let known = ctx.metrics.instances();
+        if known.is_empty() {
+            continue;
+        }
+        let Ok(list) = api.list_metadata(&ListParams::default()).await else {
+            continue;
+        };
+        let live: HashSet<(String, String)> = list
+            .items
+            .iter()
+            .map(|i| (i.namespace().unwrap_or_default(), i.name_any()))
+            .collect();
+        for (namespace, name) in known {
+            if !live.contains(&(namespace.clone(), name.clone())) {
+                ctx.metrics.forget(&namespace, &name);
+                ctx.refs.forget(&ObjectRef::new(&name).within(&namespace));
+                ctx.applied.forget_instance(&namespace, &name);
+            }
+        }
+    }
 }
 
 /// Failed reconciles are retried with a delay that depends on what failed.

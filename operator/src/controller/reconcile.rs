@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Instant};
 
 use k8s_openapi::api::{
     core::v1::{PersistentVolumeClaim, Secret, ServiceAccount},
-    networking::v1::NetworkPolicy,
+    networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
     rbac::v1::{Role, RoleBinding},
 };
@@ -77,10 +77,10 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
     }
 
     // Dereference: what the instance names, and facts about the cluster.
-    let references = build::references(instance);
+    let defaults = ctx.facts.cluster_defaults().await?;
+    let references = build::references_with_defaults(instance, defaults.as_ref());
     ctx.refs.set(&me, &ns, &references);
     let deref = dereference(ctx, &ns, &references).await?;
-    let defaults = ctx.facts.cluster_defaults().await?;
     let wants_monitor = instance.spec.observability.metrics.enabled
         && instance.spec.observability.metrics.service_monitor.enabled;
     let monitor_crd = if wants_monitor {
@@ -124,7 +124,7 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
     };
     match build::build(&bctx) {
         Ok(children) => {
-            apply_children(ctx, instance, &ns, &name, children).await?;
+            apply_children(ctx, &ns, &name, children).await?;
             ensure_token_secret(ctx, instance, &ns, &name).await?;
         }
         Err(err) => obs.invalid = Some(err.to_string()),
@@ -138,7 +138,6 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
 
 async fn apply_children(
     ctx: &Context,
-    instance: &OpenClawInstance,
     ns: &str,
     name: &str,
     children: build::Children,
@@ -199,6 +198,10 @@ async fn apply_children(
         }
     };
     ensure(ctx, &children.service, meta_rv(&s.services, ns, name)).await?;
+    match &children.ingress {
+        Some(ingress) => ensure(ctx, ingress, meta_rv(&s.ingresses, ns, name)).await?,
+        None => remove::<Ingress>(ctx, ns, name, meta_rv(&s.ingresses, ns, name).is_some()).await?,
+    };
     let sts_rv = s
         .stateful_sets
         .get(&key(ns, name))
@@ -215,7 +218,6 @@ async fn apply_children(
             .and_then(|o| o.metadata.resource_version);
         ensure_with(ctx, monitor, live_rv, "ServiceMonitor", api).await?;
     }
-    let _ = instance;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount},
-    networking::v1::NetworkPolicy,
+    networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
     rbac::v1::{Role, RoleBinding},
 };
@@ -38,6 +38,7 @@ pub struct Stores {
     pub pvcs: Store<PartialObjectMeta<PersistentVolumeClaim>>,
     pub pdbs: Store<PartialObjectMeta<PodDisruptionBudget>>,
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
+    pub ingresses: Store<PartialObjectMeta<Ingress>>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -112,6 +113,7 @@ pub fn attach(
     let (c, pvcs) = owns_meta::<PersistentVolumeClaim>(c, client, namespace);
     let (c, pdbs) = owns_meta::<PodDisruptionBudget>(c, client, namespace);
     let (c, network_policies) = owns_meta::<NetworkPolicy>(c, client, namespace);
+    let (c, ingresses) = owns_meta::<Ingress>(c, client, namespace);
     let stores = Stores {
         stateful_sets: reader,
         services,
@@ -123,6 +125,7 @@ pub fn attach(
         pvcs,
         pdbs,
         network_policies,
+        ingresses,
     };
     (c, stores)
 }

@@ -76,12 +76,3 @@ fn invalid_instances_are_refused_not_built() {
         Err(BuildError::Invalid { .. })
     ));
 }
-#[test]
-fn zz_dump() {
-    let mut i = super::seed("20-production-agent");
-    i.spec.security.ca_bundle = super::seed("11-spec").spec.security.ca_bundle;
-    let c = built(&i);
-    println!("{}", serde_yaml::to_string(&c.stateful_set).unwrap_or_default());
-    println!("{}", serde_yaml::to_string(&c.network_policy).unwrap_or_default());
-    println!("{}", serde_yaml::to_string(&c.config_map).unwrap_or_default());
-}
