@@ -3,6 +3,7 @@
 mod bench;
 mod cluster;
 mod codegen;
+mod node;
 mod test;
 mod tools;
 
@@ -34,6 +35,9 @@ enum Task {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Install Node 24 and the real `openclaw` package (cached by version) for the
+    /// end-to-end tests, and print where they are.
+    Node,
     /// Run the whole test suite: unit tests, then the local control plane and the
     /// tests against it; always tears the control plane down afterwards.
     Test(test::TestArgs),
@@ -45,6 +49,7 @@ fn main() -> Result<()> {
         Task::Gen(args) => codegen::run(&args),
         Task::Cluster { action } => cluster::run(action),
         Task::Test(args) => test::run(&args),
+        Task::Node => node::run(),
         Task::Bench { what } => bench::run(what),
     }
 }

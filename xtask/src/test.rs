@@ -45,6 +45,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
             "warnings",
         ])?;
     }
+    // The supervisor's end-to-end test runs the real gateway on Node 24.
+    crate::node::ensure()?;
     // Unit tests, including the CRD drift check, need no cluster.
     cargo(&["test", "--workspace", "--exclude", "openclaw-tests"])?;
 

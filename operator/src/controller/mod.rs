@@ -16,7 +16,12 @@ use futures::StreamExt;
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
-    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        reflector::{self, ObjectRef},
+        watcher,
+    },
 };
 use openclaw_api::OpenClawInstance;
 
@@ -34,10 +39,18 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let controller = Controller::new(instances.clone(), watcher::Config::default().any_semantic())
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(settings.concurrency),
-        );
+    // The instances' cache drops managed fields: the operator never reads them.
+    let (reader, writer) = reflector::store();
+    let instance_stream = reflector::reflector(
+        writer,
+        watcher(instances.clone(), watcher::Config::default().any_semantic())
+            .modify(|i| i.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .applied_objects();
+    let controller = Controller::for_stream(instance_stream, reader).with_config(
+        kube::runtime::controller::Config::default().concurrency(settings.concurrency),
+    );
     let (controller, stores) =
         stores::attach(controller, &client, settings.watch_namespace.as_deref());
     let (ref_watcher, ref_triggers) = references::RefWatcher::new(client.clone());

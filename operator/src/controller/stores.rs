@@ -78,7 +78,8 @@ where
         watcher(
             api::<PartialObjectMeta<K>>(client, namespace),
             watcher::Config::default().labels(MANAGED_BY),
-        ),
+        )
+        .modify(|o| slim(&mut o.metadata)),
     )
     .default_backoff()
     .touched_objects()
@@ -98,7 +99,16 @@ pub fn attach(
         watcher(
             api::<StatefulSet>(client, namespace),
             watcher::Config::default().labels(MANAGED_BY),
-        ),
+        )
+        .modify(|sts| {
+            slim(&mut sts.metadata);
+            // Only replicas and the status are read from the cache; the pod template is the
+            // bulk of the object.
+            if let Some(spec) = sts.spec.as_mut() {
+                spec.template = Default::default();
+                spec.volume_claim_templates = None;
+            }
+        }),
     )
     .default_backoff()
     .touched_objects()
@@ -128,6 +138,14 @@ pub fn attach(
         ingresses,
     };
     (c, stores)
+}
+
+/// Drops what the operator never reads from cached metadata (managed fields are most of it).
+fn slim(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// Key of a namespaced object in a store.

@@ -103,8 +103,8 @@ metadata:
     type: kwok
 spec: {}
 status:
-  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti}
-  capacity: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti}
+  allocatable: {cpu: \"1000\", memory: 4Ti, pods: \"1000\", ephemeral-storage: 100Ti}
+  capacity: {cpu: \"1000\", memory: 4Ti, pods: \"1000\", ephemeral-storage: 100Ti}
 ---
 apiVersion: v1
 kind: Node
@@ -122,8 +122,8 @@ metadata:
     nvidia.com/gpu.present: \"true\"
 spec: {}
 status:
-  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti, nvidia.com/gpu: \"2\"}
-  capacity: {cpu: \"32\", memory: 256Gi, pods: \"250\", ephemeral-storage: 1Ti, nvidia.com/gpu: \"2\"}
+  allocatable: {cpu: \"1000\", memory: 4Ti, pods: \"1000\", ephemeral-storage: 100Ti, nvidia.com/gpu: \"2\"}
+  capacity: {cpu: \"1000\", memory: 4Ti, pods: \"1000\", ephemeral-storage: 100Ti, nvidia.com/gpu: \"2\"}
 ";
 
 /// KWOK's own node stages (from the module it was built from) plus the project's pod stages.
