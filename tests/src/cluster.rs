@@ -61,6 +61,20 @@ impl TestCluster {
         Ok(Self { client, state_dir })
     }
 
+    /// A client acting as `user` (impersonation), e.g. the operator's ServiceAccount, to check
+    /// that the permissions the chart grants are enough.
+    pub async fn client_as(&self, user: &str) -> Result<Client> {
+        let path = self.kubeconfig();
+        let mut kubeconfig = Kubeconfig::read_from(&path)?;
+        for auth in &mut kubeconfig.auth_infos {
+            if let Some(info) = auth.auth_info.as_mut() {
+                info.impersonate = Some(user.to_owned());
+            }
+        }
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.state_dir.join("kubeconfig")
     }

@@ -29,6 +29,11 @@ impl OperatorHandle {
     }
 
     pub fn start_with(cluster: &TestCluster, namespace: &str, resync: Duration) -> Self {
+        Self::start_with_client(cluster.client.clone(), namespace, resync)
+    }
+
+    /// Starts a controller that talks to the API server through `client`.
+    pub fn start_with_client(client: kube::Client, namespace: &str, resync: Duration) -> Self {
         let metrics = Arc::new(Metrics::default());
         let (stop, rx) = watch::channel(false);
         let settings = Settings {
@@ -41,7 +46,7 @@ impl OperatorHandle {
         };
         let mut rx2 = rx.clone();
         let task = tokio::spawn(controller::run(
-            cluster.client.clone(),
+            client,
             settings,
             metrics.clone(),
             async move {

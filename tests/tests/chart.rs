@@ -1,6 +1,6 @@
 //! The Helm chart lints and installs into the real control plane under Pod Security `restricted`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openclaw_tests::{TestCluster, cluster::repo_root};
 
@@ -137,5 +137,41 @@ async fn chart_installs_and_the_operator_becomes_ready() -> anyhow::Result<()> {
         &["uninstall", &release, "--namespace", &ns.name, "--wait"],
         None,
     );
+    result
+}
+
+/// The operator, acting with exactly the permissions the chart grants its ServiceAccount,
+/// brings an instance to Running: the RBAC is least privilege and still enough.
+#[tokio::test]
+async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> {
+    use openclaw_api::instance::Phase;
+    use openclaw_tests::{instances, operator::OperatorHandle, wait};
+
+    let cluster = TestCluster::connect().await?;
+    let system = cluster.namespace("rbac-system").await?;
+    let agents = cluster.namespace("rbac-agents").await?;
+    let release = format!("rb{}", SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos() % 100_000);
+    let out = cluster.tool("helm", &["install", &release, &chart(), "--namespace", &system.name], None)?;
+    assert!(out.status.success(), "helm install failed: {}", String::from_utf8_lossy(&out.stderr));
+    let result = async {
+        let user = format!("system:serviceaccount:{}:{release}-openclaw-operator", system.name);
+        let client = cluster.client_as(&user).await?;
+        // The impersonation is real: the ServiceAccount may not read Namespaces.
+        let denied = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .list(&Default::default())
+            .await;
+        assert!(matches!(denied, Err(kube::Error::Api(ref s)) if s.code == 403), "{denied:?}");
+        let _operator = OperatorHandle::start_with_client(client, &agents.name, openclaw_tests::operator::TEST_RESYNC);
+        instances::create_secret(&cluster, &agents.name, "openclaw-api-keys", &[("ANTHROPIC_API_KEY", "k")]).await?;
+        let manifest = std::fs::read_to_string(openclaw_tests::seed::fixtures_dir().join("01-my-agent.yaml"))?;
+        instances::apply(&cluster, &agents.name, &manifest)?;
+        wait::until("my-agent Running under the chart's RBAC", Duration::from_secs(60), || {
+            instances::in_phase(&cluster, &agents.name, "my-agent", Phase::Running, "True")
+        })
+        .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = cluster.tool("helm", &["uninstall", &release, "--namespace", &system.name, "--wait"], None);
     result
 }
