@@ -71,7 +71,8 @@ impl TestCluster {
                 info.impersonate = Some(user.to_owned());
             }
         }
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
         Ok(Client::try_from(config)?)
     }
 

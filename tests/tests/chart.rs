@@ -150,28 +150,62 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
     let cluster = TestCluster::connect().await?;
     let system = cluster.namespace("rbac-system").await?;
     let agents = cluster.namespace("rbac-agents").await?;
-    let release = format!("rb{}", SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos() % 100_000);
-    let out = cluster.tool("helm", &["install", &release, &chart(), "--namespace", &system.name], None)?;
-    assert!(out.status.success(), "helm install failed: {}", String::from_utf8_lossy(&out.stderr));
+    let release = format!(
+        "rb{}",
+        SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos() % 100_000
+    );
+    let out = cluster.tool(
+        "helm",
+        &["install", &release, &chart(), "--namespace", &system.name],
+        None,
+    )?;
+    assert!(
+        out.status.success(),
+        "helm install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result = async {
-        let user = format!("system:serviceaccount:{}:{release}-openclaw-operator", system.name);
+        let user = format!(
+            "system:serviceaccount:{}:{release}-openclaw-operator",
+            system.name
+        );
         let client = cluster.client_as(&user).await?;
         // The impersonation is real: the ServiceAccount may not read Namespaces.
         let denied = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
             .list(&Default::default())
             .await;
-        assert!(matches!(denied, Err(kube::Error::Api(ref s)) if s.code == 403), "{denied:?}");
-        let _operator = OperatorHandle::start_with_client(client, &agents.name, openclaw_tests::operator::TEST_RESYNC);
-        instances::create_secret(&cluster, &agents.name, "openclaw-api-keys", &[("ANTHROPIC_API_KEY", "k")]).await?;
-        let manifest = std::fs::read_to_string(openclaw_tests::seed::fixtures_dir().join("01-my-agent.yaml"))?;
+        assert!(
+            matches!(denied, Err(kube::Error::Api(ref s)) if s.code == 403),
+            "{denied:?}"
+        );
+        let _operator = OperatorHandle::start_with_client(
+            client,
+            &agents.name,
+            openclaw_tests::operator::TEST_RESYNC,
+        );
+        instances::create_secret(
+            &cluster,
+            &agents.name,
+            "openclaw-api-keys",
+            &[("ANTHROPIC_API_KEY", "k")],
+        )
+        .await?;
+        let manifest =
+            std::fs::read_to_string(openclaw_tests::seed::fixtures_dir().join("01-my-agent.yaml"))?;
         instances::apply(&cluster, &agents.name, &manifest)?;
-        wait::until("my-agent Running under the chart's RBAC", Duration::from_secs(60), || {
-            instances::in_phase(&cluster, &agents.name, "my-agent", Phase::Running, "True")
-        })
+        wait::until(
+            "my-agent Running under the chart's RBAC",
+            Duration::from_secs(60),
+            || instances::in_phase(&cluster, &agents.name, "my-agent", Phase::Running, "True"),
+        )
         .await?;
         anyhow::Ok(())
     }
     .await;
-    let _ = cluster.tool("helm", &["uninstall", &release, "--namespace", &system.name, "--wait"], None);
+    let _ = cluster.tool(
+        "helm",
+        &["uninstall", &release, "--namespace", &system.name, "--wait"],
+        None,
+    );
     result
 }
