@@ -3,6 +3,7 @@
 mod bench;
 mod cluster;
 mod codegen;
+mod demo;
 mod node;
 mod test;
 mod tools;
@@ -35,6 +36,9 @@ enum Task {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Quick start: control plane, chart, the guide's my-agent, and its supervisor and the real
+    /// gateway run locally on localhost:18789 (`--smoke`: check, tear down, exit 0/1).
+    Demo(demo::DemoArgs),
     /// Install Node 24 and the real `openclaw` package (cached by version) for the
     /// end-to-end tests, and print where they are.
     Node,
@@ -50,6 +54,7 @@ fn main() -> Result<()> {
         Task::Cluster { action } => cluster::run(action),
         Task::Test(args) => test::run(&args),
         Task::Node => node::run(),
+        Task::Demo(args) => demo::run(&args),
         Task::Bench { what } => bench::run(what),
     }
 }

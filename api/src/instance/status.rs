@@ -231,7 +231,8 @@ pub struct InstalledSkill {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 
-    /// SHA-256 (hex) of the installed archive.
+    /// SHA-256 (hex) fingerprint of the installed skill: the clawhub CLI's content fingerprint for
+    /// ClawHub skills, the tarball hash for `npm:` packages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }

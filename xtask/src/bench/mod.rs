@@ -1,6 +1,7 @@
 //! `cargo xtask bench <what>`: benchmarks whose figures the README reports.
 
 mod operator;
+mod supervisor;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -10,10 +11,14 @@ pub enum Bench {
     /// N instances created at once against the local control plane: time until all are
     /// Running, the operator's peak RSS, and API writes during one steady-state resync.
     Operator(operator::Args),
+    /// The supervisor's start-up pipeline cold (in parallel vs one step after another), a warm
+    /// restart to the gateway's exec, and its RSS while the real gateway runs.
+    Supervisor(supervisor::Args),
 }
 
 pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Operator(args) => operator::run(&args),
+        Bench::Supervisor(args) => supervisor::run(&args),
     }
 }

@@ -17,10 +17,14 @@ use super::{
 };
 
 /// Variables the user cannot replace: the supervisor's layout and its secrets.
-pub const PROTECTED: [&str; 7] = [
+pub const PROTECTED: [&str; 10] = [
     "HOME",
     "OPENCLAW_STATE_DIR",
     "OPENCLAW_NO_RESPAWN",
+    // The supervisor's own settings: a user value would break the probes or the gateway start.
+    "OPENCLAW_GATEWAY_COMMAND",
+    "OPENCLAW_STATUS_ADDRESS",
+    "OPENCLAW_STATUS_PORT",
     CONTROL_TOKEN_ENV,
     S3_ACCESS_KEY_ID_ENV,
     S3_SECRET_ACCESS_KEY_ENV,

@@ -1,0 +1,132 @@
+//! The supervisor's shared state: what each start-up step and the gateway are doing.
+//!
+//! Every part of the supervisor writes here; the status server and the operator read it.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use openclaw_api::instance::status::{InstalledSkill, ModelPull, StepReport, StepState};
+use serde::Serialize;
+
+/// Health of the gateway child as the supervisor last saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayState {
+    /// The child process is running.
+    pub running: bool,
+    /// pid of the child, when running.
+    pub pid: Option<u32>,
+    /// The gateway's own `/readyz` answered 200 with `"ready": true`.
+    pub ready: bool,
+    /// The gateway's `/healthz` answered 200 with `"ok": true`.
+    pub live: bool,
+    /// Restarts since the supervisor started.
+    pub restarts: u32,
+    /// Last exit, e.g. `exit 78 (configuration error)`.
+    pub last_exit: Option<String>,
+    /// The gateway exited with a configuration error and is not restarted until fixed.
+    pub config_error: bool,
+}
+
+/// Everything `/status` reports.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub steps: Vec<StepReport>,
+    /// Every step finished (ran or skipped) without failing.
+    pub pipeline_done: bool,
+    /// A step failed; the gateway is not started.
+    pub pipeline_failed: bool,
+    pub gateway: GatewayState,
+    pub model_pulls: Vec<ModelPull>,
+    pub skills: Vec<InstalledSkill>,
+    pub versions: BTreeMap<String, String>,
+    /// Set when the previous run did not stop cleanly (OOM kill, node loss) and what was done.
+    pub recovered_from_unclean_stop: Option<String>,
+    /// GPU facts of the node and the Ollama VRAM check, when relevant.
+    pub gpu: Option<serde_json::Value>,
+}
+
+/// Shared, cheaply cloneable handle on the state.
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    inner: Arc<RwLock<Snapshot>>,
+}
+
+impl Board {
+    pub fn snapshot(&self) -> Snapshot {
+        self.read().clone()
+    }
+
+    /// Runs `f` with write access.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
+        let mut guard = self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Declares the steps of the pipeline, all pending.
+    pub fn declare_steps(&self, names: &[&str]) {
+        self.update(|s| {
+            s.steps = names
+                .iter()
+                .map(|n| StepReport {
+                    name: (*n).to_owned(),
+                    state: StepState::Pending,
+                    duration_ms: None,
+                    skipped: false,
+                    error: None,
+                })
+                .collect();
+        });
+    }
+
+    pub fn step_running(&self, name: &str) {
+        self.update(|s| {
+            if let Some(step) = s.steps.iter_mut().find(|x| x.name == name) {
+                step.state = StepState::Running;
+            }
+        });
+    }
+
+    /// Records the end of a step: ran or skipped (inputs unchanged), and its error if any.
+    pub fn step_finished(&self, name: &str, took: Duration, skipped: bool, error: Option<String>) {
+        self.update(|s| {
+            if let Some(step) = s.steps.iter_mut().find(|x| x.name == name) {
+                step.state = if error.is_some() {
+                    StepState::Failed
+                } else {
+                    StepState::Succeeded
+                };
+                step.duration_ms = Some(i64::try_from(took.as_millis()).unwrap_or(i64::MAX));
+                step.skipped = skipped;
+                step.error = error;
+            }
+        });
+    }
+
+    pub fn set_gateway(&self, f: impl FnOnce(&mut GatewayState)) {
+        self.update(|s| f(&mut s.gateway));
+    }
+
+    /// Creates or updates the progress of one model pull.
+    pub fn model_pull(&self, pull: ModelPull) {
+        self.update(
+            |s| match s.model_pulls.iter_mut().find(|p| p.model == pull.model) {
+                Some(existing) => *existing = pull,
+                None => s.model_pulls.push(pull),
+            },
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! `openclaw-supervisor status`: fetches `/status` and renders it as a table for a person
+//! (typically at the end of a `kubectl port-forward`).
+
+use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
+
+use openclaw_api::instance::status::{InstalledSkill, ModelPull, StepReport, StepState};
+use serde::Deserialize;
+
+use super::client::{ClientError, HttpClient};
+
+/// Default address of the status server, as `kubectl port-forward pod/<pod> 9090` makes it.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:9090";
+
+/// Why the status could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The supervisor could not be reached.
+    #[error("the supervisor is unreachable")]
+    Unreachable(#[source] ClientError),
+    /// It answered with an error status.
+    #[error("the supervisor answered HTTP {status} on {url}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The body is not a status document.
+    #[error("the answer of {url} is not a supervisor status")]
+    Parse {
+        /// The URL asked.
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The `/status` document, as far as the table shows it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StatusView {
+    pub steps: Vec<StepReport>,
+    pub pipeline_done: bool,
+    pub pipeline_failed: bool,
+    pub gateway: GatewayView,
+    pub model_pulls: Vec<ModelPull>,
+    pub skills: Vec<InstalledSkill>,
+    pub versions: BTreeMap<String, String>,
+    pub recovered_from_unclean_stop: Option<String>,
+    pub gpu: Option<serde_json::Value>,
+}
+
+/// The gateway part of `/status`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewayView {
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub ready: bool,
+    pub live: bool,
+    pub restarts: u32,
+    pub last_exit: Option<String>,
+    pub config_error: bool,
+}
+
+/// GETs `<base>/status`.
+pub async fn fetch(base: &str) -> Result<StatusView, TableError> {
+    let url = format!("{}/status", base.trim_end_matches('/'));
+    let answer = HttpClient::new(Duration::from_secs(5))
+        .get(&url)
+        .await
+        .map_err(TableError::Unreachable)?;
+    if !answer.status.is_success() {
+        return Err(TableError::Status {
+            url,
+            status: answer.status.as_u16(),
+        });
+    }
+    serde_json::from_slice(&answer.body).map_err(|source| TableError::Parse { url, source })
+}
+
+/// Renders the status for a terminal.
+pub fn render(view: &StatusView) -> String {
+    let mut out = String::new();
+    let pipeline = if view.pipeline_failed {
+        "failed"
+    } else if view.pipeline_done {
+        "done"
+    } else {
+        "running"
+    };
+    let _ = writeln!(out, "pipeline: {pipeline}");
+    let rows: Vec<[String; 5]> = view
+        .steps
+        .iter()
+        .map(|s| {
+            let ran = match (s.state, s.skipped) {
+                (StepState::Succeeded | StepState::Failed, true) => "skipped",
+                (StepState::Succeeded | StepState::Failed, false) => "ran",
+                _ => "-",
+            };
+            [
+                s.name.clone(),
+                state_word(s.state).to_owned(),
+                s.duration_ms.map_or_else(|| "-".to_owned(), took),
+                ran.to_owned(),
+                s.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&mut out, ["STEP", "STATE", "TOOK", "RAN", "ERROR"], &rows);
+
+    let g = &view.gateway;
+    let mut gateway = if g.running {
+        format!(
+            "running (pid {})",
+            g.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+        )
+    } else {
+        "not running".to_owned()
+    };
+    if g.running {
+        gateway.push_str(if g.ready { ", ready" } else { ", not ready" });
+        gateway.push_str(if g.live { ", live" } else { ", not live" });
+    }
+    if g.config_error {
+        gateway.push_str(", configuration error (exit 78)");
+    }
+    let _ = write!(out, "\ngateway: {gateway}; restarts {}", g.restarts);
+    if let Some(exit) = &g.last_exit {
+        let _ = write!(out, "; last exit: {exit}");
+    }
+    out.push('\n');
+
+    if !view.model_pulls.is_empty() {
+        let rows: Vec<[String; 5]> = view
+            .model_pulls
+            .iter()
+            .map(|p| {
+                let percent = p.total_bytes.filter(|t| *t > 0).map_or_else(
+                    || "-".to_owned(),
+                    |t| format!("{}%", p.completed_bytes.saturating_mul(100) / t),
+                );
+                let size = match p.total_bytes {
+                    Some(t) => format!("{} of {}", bytes(p.completed_bytes), bytes(t)),
+                    None => bytes(p.completed_bytes),
+                };
+                [
+                    p.model.clone(),
+                    state_word(p.state).to_owned(),
+                    percent,
+                    size,
+                    p.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        table(
+            &mut out,
+            ["MODEL", "STATE", "PROGRESS", "BYTES", "ERROR"],
+            &rows,
+        );
+    }
+    if !view.skills.is_empty() {
+        let rows: Vec<[String; 3]> = view
+            .skills
+            .iter()
+            .map(|s| {
+                let sha = s
+                    .sha256
+                    .as_deref()
+                    .map_or("-", |h| h.get(..12).unwrap_or(h));
+                [
+                    s.name.clone(),
+                    s.version.clone().unwrap_or_else(|| "-".to_owned()),
+                    sha.to_owned(),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        table(&mut out, ["SKILL", "VERSION", "SHA256"], &rows);
+    }
+    if let Some(recovery) = &view.recovered_from_unclean_stop {
+        let _ = writeln!(out, "\nrecovered from an unclean stop: {recovery}");
+    }
+    if let Some(gpu) = &view.gpu {
+        let _ = writeln!(out, "\ngpu: {gpu}");
+    }
+    if !view.versions.is_empty() {
+        let versions: Vec<String> = view
+            .versions
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(out, "\nversions: {}", versions.join(", "));
+    }
+    out
+}
+
+fn state_word(state: StepState) -> &'static str {
+    match state {
+        StepState::Pending => "pending",
+        StepState::Running => "running",
+        StepState::Succeeded => "succeeded",
+        StepState::Failed => "failed",
+    }
+}
+
+fn took(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        #[allow(clippy::cast_precision_loss)]
+        let seconds = ms as f64 / 1000.0;
+        format!("{seconds:.1} s")
+    }
+}
+
+fn bytes(n: i64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", f / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MiB", f / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", f / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// Left-aligned columns separated by two spaces; trailing spaces trimmed.
+fn table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: [&str; N]| {
+        let mut text = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            let _ = write!(text, "{cell:<w$}  ");
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(header);
+    for row in rows {
+        line(std::array::from_fn(|i| row[i].as_str()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> Result<StatusView, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({
+            "steps": [
+                {"name": "config", "state": "Succeeded", "durationMs": 3, "skipped": true},
+                {"name": "skills", "state": "Failed", "durationMs": 1250, "error": "skill evil is blocked"},
+                {"name": "ollama", "state": "Running"}
+            ],
+            "pipelineDone": false,
+            "pipelineFailed": true,
+            "gateway": {"running": false, "restarts": 1, "lastExit": "exit 78 (configuration error)", "configError": true},
+            "modelPulls": [{"model": "llama3.2", "state": "Running", "completedBytes": 1_073_741_824_i64, "totalBytes": 2_147_483_648_i64}],
+            "skills": [{"name": "weather", "version": "1.0.0", "sha256": "0123456789abcdef0123"}],
+            "versions": {"openclaw": "2026.9.6", "supervisor": "0.1.0"},
+            "recoveredFromUncleanStop": "removed stale gateway.state.lock"
+        }))
+    }
+
+    #[test]
+    fn renders_steps_gateway_pulls_and_versions() -> Result<(), serde_json::Error> {
+        let text = render(&view()?);
+        for expected in [
+            "pipeline: failed",
+            "STEP    STATE      TOOK   RAN      ERROR",
+            "config  succeeded  3 ms   skipped",
+            "skills  failed     1.2 s  ran      skill evil is blocked",
+            "ollama  running    -      -",
+            "gateway: not running, configuration error (exit 78); restarts 1; last exit: exit 78 (configuration error)",
+            "llama3.2  running  50%       1.0 GiB of 2.0 GiB",
+            "weather  1.0.0    0123456789ab",
+            "recovered from an unclean stop: removed stale gateway.state.lock",
+            "versions: openclaw 2026.9.6, supervisor 0.1.0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == expected),
+                "{expected:?} missing in\n{text}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_status_still_renders() {
+        let text = render(&StatusView::default());
+        assert!(text.contains("pipeline: running"));
+        assert!(text.contains("gateway: not running; restarts 0"));
+    }
+}

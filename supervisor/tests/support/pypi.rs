@@ -1,0 +1,82 @@
+//! A loopback PyPI simple index (PEP 691 JSON) serving one uv wheel, whose `uv` is a script that
+//! fakes `uv python install 3.12` by laying out a python-build-standalone directory.
+
+use axum::{
+    Json, Router,
+    http::{HeaderMap, header},
+    response::IntoResponse,
+    routing::get,
+};
+use serde_json::json;
+
+/// The fake `uv` inside the wheel.
+pub const FAKE_UV: &str = r#"#!/bin/sh
+set -e
+if [ "$1 $2 $3" = "python install 3.12" ]; then
+  dir="$UV_PYTHON_INSTALL_DIR/cpython-3.12.7-linux-x86_64-gnu/bin"
+  mkdir -p "$dir"
+  printf '#!/bin/sh\necho Python 3.12.7\n' > "$dir/python3"
+  chmod +x "$dir/python3"
+  echo "mirror=$UV_PYTHON_INSTALL_MIRROR" > "$UV_PYTHON_INSTALL_DIR/../uv.log"
+  exit 0
+fi
+echo "uv 0.9.5"
+"#;
+
+/// The wheel's file name for this machine.
+pub fn wheel_name() -> String {
+    let arch = std::env::consts::ARCH;
+    format!("uv-0.9.5-py3-none-manylinux_2_17_{arch}.manylinux2014_{arch}.whl")
+}
+
+/// Starts the index; returns its `/simple` URL.
+pub async fn start() -> String {
+    let wheel = super::zip(&[
+        ("uv-0.9.5.data/scripts/uv", FAKE_UV, 0o755),
+        (
+            "uv-0.9.5.dist-info/METADATA",
+            "Name: uv\nVersion: 0.9.5\n",
+            0o644,
+        ),
+    ]);
+    let sha = sha256_hex(&wheel);
+    let name = wheel_name();
+    let page = json!({"meta": {"api-version": "1.1"}, "name": "uv", "files": [
+        {"filename": name, "url": format!("../../packages/{name}"), "hashes": {"sha256": sha}},
+        {"filename": "uv-0.9.5.tar.gz", "url": "../../packages/uv-0.9.5.tar.gz", "hashes": {}},
+    ]});
+    let router = Router::new()
+        .route(
+            "/simple/uv/",
+            get(move |headers: HeaderMap| {
+                let page = page.clone();
+                async move {
+                    let wants_json = headers
+                        .get(header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.contains("application/vnd.pypi.simple.v1+json"));
+                    assert!(wants_json, "the client asks for the JSON form");
+                    (
+                        [(header::CONTENT_TYPE, "application/vnd.pypi.simple.v1+json")],
+                        Json(page),
+                    )
+                }
+            }),
+        )
+        .route(
+            &format!("/packages/{}", wheel_name()),
+            get(move || {
+                let wheel = wheel.clone();
+                async move { wheel.into_response() }
+            }),
+        );
+    format!("{}/simple", super::serve(router).await)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
