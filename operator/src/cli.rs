@@ -63,6 +63,11 @@ pub struct RunArgs {
     #[arg(long, env = "OPENCLAW_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
 
+    /// Reach every pod's supervisor at this host:port instead of the pod IP (for local
+    /// control planes, where the supervisor runs outside the cluster).
+    #[arg(long, env = "OPENCLAW_SUPERVISOR_ADDRESS")]
+    pub supervisor_address: Option<String>,
+
     /// Image of the operator's runtime (openclaw-init and openclaw-supervisor) used in agent pods.
     #[arg(
         long,

@@ -54,6 +54,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         concurrency: args.concurrency,
         resync: args.resync_interval,
         pod_name: args.pod_name.clone(),
+        supervisor_address: args.supervisor_address.clone(),
     };
 
     if args.leader_elect {

@@ -32,8 +32,28 @@ impl OperatorHandle {
         Self::start_with_client(cluster.client.clone(), namespace, resync)
     }
 
+    /// Starts a controller that reads every pod's supervisor at `address` (a supervisor run
+    /// locally, since KWOK runs no containers).
+    pub fn start_with_supervisor(cluster: &TestCluster, namespace: &str, address: &str) -> Self {
+        Self::start_full(
+            cluster.client.clone(),
+            namespace,
+            TEST_RESYNC,
+            Some(address.to_owned()),
+        )
+    }
+
     /// Starts a controller that talks to the API server through `client`.
     pub fn start_with_client(client: kube::Client, namespace: &str, resync: Duration) -> Self {
+        Self::start_full(client, namespace, resync, None)
+    }
+
+    fn start_full(
+        client: kube::Client,
+        namespace: &str,
+        resync: Duration,
+        supervisor_address: Option<String>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let (stop, rx) = watch::channel(false);
         let settings = Settings {
@@ -43,6 +63,7 @@ impl OperatorHandle {
             concurrency: 8,
             resync,
             pod_name: format!("test-operator-{namespace}"),
+            supervisor_address,
         };
         let mut rx2 = rx.clone();
         let task = tokio::spawn(controller::run(

@@ -27,6 +27,9 @@ pub struct Settings {
     pub resync: Duration,
     /// Identity in events.
     pub pod_name: String,
+    /// Reach every supervisor at this `host:port` instead of its pod's IP (local control
+    /// planes, where pods do not run).
+    pub supervisor_address: Option<String>,
 }
 
 /// Shared state of the controller.
@@ -39,6 +42,8 @@ pub struct Context {
     pub applied: AppliedCache,
     pub facts: ClusterFacts,
     pub recorder: Recorder,
+    /// Plain-HTTP client for the supervisors' status ports.
+    pub http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Context {
@@ -70,6 +75,7 @@ impl Context {
             stores,
             refs,
             applied: AppliedCache::default(),
+            http: reqwest::Client::new(),
         }
     }
 }

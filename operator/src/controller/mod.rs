@@ -9,6 +9,7 @@ mod reconcile;
 mod references;
 mod status;
 mod stores;
+mod supervisor;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 

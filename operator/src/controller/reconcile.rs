@@ -27,11 +27,15 @@ use super::{
     dereference::dereference,
     status::{self, Observations, Workload},
     stores::key,
+    supervisor,
 };
 use crate::{
     build::{self, BuildContext, FIELD_MANAGER, names},
     metrics::{Outcome, ReconcileLabels},
 };
+
+/// How often a starting instance is looked at again.
+const STARTUP_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn reconcile(
     instance: Arc<OpenClawInstance>,
@@ -132,8 +136,23 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
 
     let sts = ctx.stores.stateful_sets.get(&key(&ns, &name));
     obs.workload = Workload::of(sts.as_deref());
+    if sts.is_some() && !instance.spec.suspend {
+        let port = u16::try_from(instance.spec.observability.metrics.port)
+            .unwrap_or(openclaw_api::plan::DEFAULT_STATUS_PORT);
+        obs.supervisor = supervisor::fetch(ctx, &ns, &name, port).await;
+    }
     write_status(ctx, instance, &obs).await?;
-    Ok(Action::requeue(ctx.settings.resync))
+    // While the pod is starting, follow its progress (model pulls, steps) closely.
+    let starting = obs.workload != Workload::Ready
+        || obs
+            .supervisor
+            .as_ref()
+            .is_some_and(supervisor::Report::in_progress);
+    Ok(Action::requeue(if starting {
+        STARTUP_POLL.min(ctx.settings.resync)
+    } else {
+        ctx.settings.resync
+    }))
 }
 
 async fn apply_children(

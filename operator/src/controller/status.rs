@@ -9,6 +9,10 @@ use openclaw_api::instance::{OpenClawInstanceStatus, Phase, status::condition};
 
 /// Condition type reporting whether the requested GPUs can be scheduled.
 pub const GPU_AVAILABLE: &str = "GPUAvailable";
+/// Condition type set when the gateway exits with its configuration-error code (78).
+pub const GATEWAY_CONFIG_VALID: &str = "GatewayConfigValid";
+/// Condition type set when the pod's previous run did not stop cleanly (OOM kill, node loss).
+pub const CLEAN_START: &str = "CleanStart";
 /// Condition type reporting whether the ServiceMonitor could be created.
 pub const SERVICE_MONITOR_READY: &str = "ServiceMonitorReady";
 
@@ -27,6 +31,8 @@ pub struct Observations {
     pub service_monitor: Option<bool>,
     pub workload: Workload,
     pub gateway_endpoint: Option<String>,
+    /// What the pod's supervisor reported, when it answered.
+    pub supervisor: Option<super::supervisor::Report>,
 }
 
 /// State of the StatefulSet.
@@ -69,9 +75,17 @@ pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
     if obs.suspended {
         return Phase::Suspended;
     }
+    let step_failed = obs
+        .supervisor
+        .as_ref()
+        .is_some_and(|r| !r.failed_steps().is_empty());
     match obs.workload {
+        // The supervisor knows better than the pod's Ready condition.
+        _ if step_failed => Phase::Degraded,
         Workload::Ready if obs.missing.is_empty() => Phase::Running,
-        _ if !obs.missing.is_empty() || obs.gpu_shortage.is_some() => Phase::Degraded,
+        _ if !obs.missing.is_empty() || obs.gpu_shortage.is_some() || step_failed => {
+            Phase::Degraded
+        }
         Workload::RollingOut
             if previous == Some(Phase::Running) || previous == Some(Phase::Updating) =>
         {
@@ -119,6 +133,17 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
             "InsufficientGPU",
             "see the GPUAvailable condition".to_owned(),
         ),
+        _ if obs
+            .supervisor
+            .as_ref()
+            .is_some_and(|r| !r.failed_steps().is_empty()) =>
+        {
+            (
+                false,
+                "StartupStepFailed",
+                "a start-up step failed in the pod; see the Step* conditions".to_owned(),
+            )
+        }
         Phase::Updating => (false, "RollingOut", "a new pod is rolling out".to_owned()),
         _ => (
             false,
@@ -182,6 +207,32 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
         )),
         None => {}
     }
+    if let Some(report) = &obs.supervisor {
+        for (type_, message) in report.failed_steps() {
+            conditions.push(cond(&type_, false, "StepFailed", message));
+        }
+        if report.gateway.config_error {
+            let exit = report
+                .gateway
+                .last_exit
+                .clone()
+                .unwrap_or_else(|| "exit 78".into());
+            conditions.push(cond(
+                GATEWAY_CONFIG_VALID,
+                false,
+                "ConfigurationError",
+                format!("the gateway refused its configuration ({exit}); fix spec.config, it is retried on change"),
+            ));
+        }
+        if let Some(what) = &report.recovered_from_unclean_stop {
+            conditions.push(cond(
+                CLEAN_START,
+                false,
+                "RecoveredFromUncleanStop",
+                what.clone(),
+            ));
+        }
+    }
     for c in &mut conditions {
         c.observed_generation = obs.generation;
         if let Some(old) = previous.conditions.iter().find(|o| o.type_ == c.type_)
@@ -190,19 +241,26 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
             c.last_transition_time = old.last_transition_time.clone();
         }
     }
-    OpenClawInstanceStatus {
+    let mut next = OpenClawInstanceStatus {
         phase: Some(phase),
         conditions,
         observed_generation: obs.generation,
         gateway_endpoint: obs.gateway_endpoint.clone(),
         ..previous.clone()
+    };
+    if let Some(report) = &obs.supervisor {
+        next.supervisor = Some(report.supervisor_status());
+        next.skills = report.skills.clone();
     }
+    next
 }
 
 /// True when writing `next` would change what `previous` says (transition times aside).
 pub fn differs(previous: &OpenClawInstanceStatus, next: &OpenClawInstanceStatus) -> bool {
     let key = |s: &OpenClawInstanceStatus| {
         (
+            s.supervisor.clone(),
+            s.skills.clone(),
             s.phase,
             s.observed_generation,
             s.gateway_endpoint.clone(),

@@ -1,0 +1,125 @@
+//! The operator reads the supervisor's `/status` and reflects it in the instance: the plan it
+//! rendered is run by the real supervisor binary (locally: KWOK runs no containers), a start-up
+//! step fails, and the instance says which and why.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use openclaw_api::instance::Phase;
+use openclaw_tests::{TestCluster, cluster::repo_root, instances, operator::OperatorHandle, wait};
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn supervisor_binary() -> anyhow::Result<PathBuf> {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| repo_root().join("target"), PathBuf::from);
+    let path = target.join("debug/openclaw-supervisor");
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p openclaw-supervisor`",
+        path.display()
+    );
+    Ok(path)
+}
+
+const AGENT: &str = "apiVersion: openclaw.rocks/v1alpha1
+kind: OpenClawInstance
+metadata:
+  name: skilled
+spec:
+  skills:
+    - \"weather\"
+";
+
+#[tokio::test]
+async fn a_failed_startup_step_shows_in_the_instance_status() -> anyhow::Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.namespace("supervised").await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let _operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, &address);
+    instances::apply(&cluster, &ns.name, AGENT)?;
+
+    // The plan the operator rendered, as the pod would mount it.
+    let plan = wait::until("the rendered plan", Duration::from_secs(30), || async {
+        let out = cluster.kubectl(
+            &[
+                "get",
+                "configmap",
+                "skilled-config",
+                "-n",
+                &ns.name,
+                "-o",
+                "jsonpath={.data.plan\\.json}",
+            ],
+            None,
+        );
+        Ok(out.ok().filter(|p| !p.is_empty()))
+    })
+    .await?;
+    let home = tempfile::tempdir()?;
+    let plan_path = home.path().join("plan.json");
+    std::fs::write(&plan_path, plan)?;
+    let _supervisor = Process(
+        Command::new(supervisor_binary()?)
+            .args([
+                "run",
+                "--plan",
+                &plan_path.display().to_string(),
+                "--status-address",
+                "127.0.0.1",
+                "--status-port",
+                &port.to_string(),
+            ])
+            .env("HOME", home.path())
+            .env("OPENCLAW_STATE_DIR", home.path().join(".openclaw"))
+            // ClawHub is unreachable from this pod: the skills step must fail, visibly.
+            .env("OPENCLAW_MIRROR_CLAWHUB", "http://127.0.0.1:9")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+
+    let instance = wait::until(
+        "a StepSkills=False condition",
+        Duration::from_secs(90),
+        || async {
+            let instance = instances::get(&cluster, &ns.name, "skilled").await?;
+            let found =
+                instances::condition(&instance, "StepSkills").is_some_and(|c| c.status == "False");
+            Ok(found.then_some(instance))
+        },
+    )
+    .await?;
+    let message = instances::condition(&instance, "StepSkills")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("weather") || message.to_lowercase().contains("clawhub"),
+        "{message}"
+    );
+    let status = instance.status.clone().unwrap_or_default();
+    assert_eq!(status.phase, Some(Phase::Degraded));
+    let steps = status.supervisor.map(|s| s.steps).unwrap_or_default();
+    assert!(
+        steps.iter().any(|s| s.name == "config"),
+        "the supervisor's steps are not in the status: {steps:?}"
+    );
+    let ready = instances::condition(&instance, "Ready")
+        .map(|c| c.reason.clone())
+        .unwrap_or_default();
+    assert_eq!(ready, "StartupStepFailed");
+    Ok(())
+}
