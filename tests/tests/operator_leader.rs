@@ -1,38 +1,19 @@
 //! Two operator processes with leader election: one leads, the other takes over when it dies.
 
 use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use openclaw_api::instance::Phase;
-use openclaw_tests::{TestCluster, cluster::repo_root, instances, wait};
+use openclaw_tests::{
+    TestCluster, instances,
+    process::{ChildGuard, workspace_binary},
+    wait,
+};
 
-/// An operator process, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn operator_binary() -> anyhow::Result<PathBuf> {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map_or_else(|_| repo_root().join("target"), PathBuf::from);
-    let path = target.join("debug/openclaw-operator");
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p openclaw-operator` (cargo xtask test and cluster up do)",
-        path.display()
-    );
-    Ok(path)
-}
-
-fn start(cluster: &TestCluster, ns: &str, identity: &str, port: u16) -> anyhow::Result<Process> {
-    let child = Command::new(operator_binary()?)
+fn start(cluster: &TestCluster, ns: &str, identity: &str, port: u16) -> anyhow::Result<ChildGuard> {
+    let child = Command::new(workspace_binary("openclaw-operator")?)
         .args([
             "run",
             "--leader-elect",
@@ -48,7 +29,7 @@ fn start(cluster: &TestCluster, ns: &str, identity: &str, port: u16) -> anyhow::
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(Process(child))
+    Ok(ChildGuard(child))
 }
 
 fn free_port() -> anyhow::Result<u16> {

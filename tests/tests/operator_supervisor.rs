@@ -3,34 +3,17 @@
 //! step fails, and the instance says which and why.
 
 use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use openclaw_api::instance::Phase;
-use openclaw_tests::{TestCluster, cluster::repo_root, instances, operator::OperatorHandle, wait};
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn supervisor_binary() -> anyhow::Result<PathBuf> {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map_or_else(|_| repo_root().join("target"), PathBuf::from);
-    let path = target.join("debug/openclaw-supervisor");
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p openclaw-supervisor`",
-        path.display()
-    );
-    Ok(path)
-}
+use openclaw_tests::{
+    TestCluster, instances,
+    operator::OperatorHandle,
+    process::{ChildGuard, workspace_binary},
+    wait,
+};
 
 const AGENT: &str = "apiVersion: openclaw.rocks/v1alpha1
 kind: OpenClawInstance
@@ -72,8 +55,8 @@ async fn a_failed_startup_step_shows_in_the_instance_status() -> anyhow::Result<
     let home = tempfile::tempdir()?;
     let plan_path = home.path().join("plan.json");
     std::fs::write(&plan_path, plan)?;
-    let _supervisor = Process(
-        Command::new(supervisor_binary()?)
+    let _supervisor = ChildGuard(
+        Command::new(workspace_binary("openclaw-supervisor")?)
             .args([
                 "run",
                 "--plan",
