@@ -9,11 +9,11 @@ use std::{
 };
 
 use openclaw_api::instance::status::{InstalledSkill, ModelPull, StepReport, StepState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Health of the gateway child as the supervisor last saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct GatewayState {
     /// The child process is running.
     pub running: bool,
@@ -31,9 +31,9 @@ pub struct GatewayState {
     pub config_error: bool,
 }
 
-/// Everything `/status` reports.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Everything `/status` reports (served by the status server, read back by `status`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Snapshot {
     pub steps: Vec<StepReport>,
     /// Every step finished (ran or skipped) without failing.

@@ -1,12 +1,12 @@
 //! `openclaw-supervisor status`: fetches `/status` and renders it as a table for a person
 //! (typically at the end of a `kubectl port-forward`).
 
-use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
+use std::{fmt::Write as _, time::Duration};
 
-use openclaw_api::instance::status::{InstalledSkill, ModelPull, StepReport, StepState};
-use serde::Deserialize;
+use openclaw_api::instance::status::StepState;
 
 use super::client::{ClientError, HttpClient};
+use crate::board::Snapshot;
 
 /// Default address of the status server, as `kubectl port-forward pod/<pod> 9090` makes it.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9090";
@@ -35,33 +35,8 @@ pub enum TableError {
     },
 }
 
-/// The `/status` document, as far as the table shows it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct StatusView {
-    pub steps: Vec<StepReport>,
-    pub pipeline_done: bool,
-    pub pipeline_failed: bool,
-    pub gateway: GatewayView,
-    pub model_pulls: Vec<ModelPull>,
-    pub skills: Vec<InstalledSkill>,
-    pub versions: BTreeMap<String, String>,
-    pub recovered_from_unclean_stop: Option<String>,
-    pub gpu: Option<serde_json::Value>,
-}
-
-/// The gateway part of `/status`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct GatewayView {
-    pub running: bool,
-    pub pid: Option<u32>,
-    pub ready: bool,
-    pub live: bool,
-    pub restarts: u32,
-    pub last_exit: Option<String>,
-    pub config_error: bool,
-}
+/// The `/status` document: the supervisor's [`Snapshot`].
+pub type StatusView = Snapshot;
 
 /// GETs `<base>/status`.
 pub async fn fetch(base: &str) -> Result<StatusView, TableError> {
