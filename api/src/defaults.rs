@@ -82,6 +82,20 @@ pub struct ClusterBackupDefaults {
     /// never copied between namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Spec>,
+
+    /// Sources outside an instance's own namespace that any instance may restore from, each an
+    /// `s3://<bucket>/<key prefix>` (for example `s3://agents/archive/`). By default an
+    /// instance restores only from `<prefix>/<its namespace>/` of its own backup bucket, so one
+    /// tenant cannot read another's workspace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 100),
+        inner(
+            length(max = 1100),
+            regex(pattern = r"^s3://[a-z0-9][a-z0-9.-]*[a-z0-9](/[^\s]*)?$")
+        )
+    )]
+    pub allowed_restore_sources: Vec<String>,
 }
 
 impl OpenClawClusterDefaultsSpec {
@@ -177,6 +191,7 @@ mod tests {
                     bucket: Some("agents".into()),
                     ..S3Spec::default()
                 }),
+                ..ClusterBackupDefaults::default()
             },
             ..Default::default()
         };

@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod backup;
 pub mod crd;
 pub mod defaults;
 pub mod instance;

@@ -145,24 +145,36 @@ pub enum GatewayBind {
     Lan,
 }
 
-/// Where and how to back the workspace up. Credentials travel as environment variables named
-/// here, never in the plan.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// How to reach an S3-compatible store. Credentials travel as environment variables named here,
+/// never in the plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BackupPlan {
+pub struct S3Connection {
     /// S3 endpoint URL; AWS when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Bucket name.
-    pub bucket: String,
     /// Region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Key prefix of this instance's backups, ending in `<namespace>/<name>/`.
-    pub prefix: String,
     /// Path-style bucket addressing.
     #[serde(default)]
     pub path_style: bool,
+    /// Names of the environment variables holding the credentials; `None` for workload identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<S3CredentialsEnv>,
+}
+
+/// Where and how to back the workspace up.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupPlan {
+    /// The store.
+    #[serde(flatten)]
+    pub connection: S3Connection,
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix of this instance's backups, ending in `<namespace>/<name>/`.
+    pub prefix: String,
     /// Cron schedule (five fields, UTC) of periodic backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -170,9 +182,6 @@ pub struct BackupPlan {
     pub retention: u32,
     /// Time budget of one backup, in seconds.
     pub timeout_seconds: u64,
-    /// Names of the environment variables holding the credentials; `None` for workload identity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<S3CredentialsEnv>,
 }
 
 /// Names of the environment variables holding S3 credentials.
@@ -198,12 +207,20 @@ impl Default for S3CredentialsEnv {
     }
 }
 
-/// A restore into an empty workspace.
+/// A restore into an empty workspace, resolved and authorized by the operator.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestorePlan {
-    /// `spec.restoreFrom` as written: a key in the backup bucket or `s3://bucket/key`.
+    /// `spec.restoreFrom` as written: `s3://bucket/key`, a key in the backup bucket, or a
+    /// snapshot id of the instance's own prefix.
     pub source: String,
+    /// The store to read from (the instance's backup target, its own credentials).
+    #[serde(flatten)]
+    pub connection: S3Connection,
+    /// Bucket of the archive.
+    pub bucket: String,
+    /// Key of the archive: `.tar.zst`, or `.tar.gz`/`.tgz` (detected by magic bytes, not by name).
+    pub key: String,
 }
 
 /// Why a plan could not be read or written.
@@ -290,15 +307,17 @@ mod tests {
             },
             status_port: DEFAULT_STATUS_PORT,
             backup: Some(BackupPlan {
-                endpoint: Some("http://seaweed.storage:8333".into()),
+                connection: S3Connection {
+                    endpoint: Some("http://seaweed.storage:8333".into()),
+                    region: None,
+                    path_style: true,
+                    credentials: Some(S3CredentialsEnv::default()),
+                },
                 bucket: "agents".into(),
-                region: None,
                 prefix: "openclaw/production-agent/".into(),
-                path_style: true,
                 schedule: Some("0 3 * * *".into()),
                 retention: 7,
                 timeout_seconds: 1800,
-                credentials: Some(S3CredentialsEnv::default()),
             }),
             restore: None,
         }

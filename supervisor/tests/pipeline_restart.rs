@@ -193,6 +193,9 @@ async fn a_requested_restore_is_refused_loudly_and_blocks_its_dependents() {
     let mut plan = support::plan();
     plan.restore = Some(RestorePlan {
         source: "backups/team/agent/2026-11-26.tar.zst".into(),
+        connection: openclaw_api::plan::S3Connection::default(),
+        bucket: "backups".into(),
+        key: "team/agent/2026-11-26.tar.zst".into(),
     });
     let board = Board::default();
     let error = match pipeline::run(&plan, &env, &board).await {

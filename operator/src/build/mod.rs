@@ -27,6 +27,7 @@ pub mod plan;
 pub mod pod;
 pub mod rbac;
 pub mod references;
+pub mod restore;
 pub mod secret;
 pub mod service;
 pub mod service_monitor;

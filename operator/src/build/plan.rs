@@ -4,10 +4,10 @@
 use serde_json::{Map, Value};
 
 use openclaw_api::{
-    instance::{SkillRef, sidecars::OLLAMA_HOST},
+    instance::{S3Spec, SkillRef, sidecars::OLLAMA_HOST},
     plan::{
         BackupPlan, CaBundlePlan, ConfigPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV, GatewayBind,
-        GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RestorePlan, RuntimePlan,
+        GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RuntimePlan, S3Connection,
         S3CredentialsEnv,
     },
 };
@@ -66,9 +66,7 @@ pub fn runtime_plan(
         },
         status_port: ctx.status_port(),
         backup: backup(ctx)?,
-        restore: spec.restore_from.as_ref().map(|source| RestorePlan {
-            source: source.clone(),
-        }),
+        restore: super::restore::restore_plan(ctx, connection)?,
     })
 }
 
@@ -110,19 +108,26 @@ fn backup(ctx: &BuildContext<'_>) -> Result<Option<BackupPlan>, BuildError> {
     let retention = u32::try_from(spec.retention)
         .map_err(|_| invalid("spec.backup.retention", "must be 1 or more"))?;
     Ok(Some(BackupPlan {
-        endpoint: s3.endpoint.clone(),
+        connection: connection(&s3),
         bucket,
-        region: s3.region.clone(),
         prefix: backup_prefix(s3.prefix.as_deref(), ctx.namespace(), ctx.name()),
-        path_style: s3.path_style.unwrap_or(false),
         schedule: spec.schedule.clone(),
         retention,
         timeout_seconds: timeout.as_secs(),
+    }))
+}
+
+/// How the supervisor reaches the store; credentials by environment variable name only.
+fn connection(s3: &S3Spec) -> S3Connection {
+    S3Connection {
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        path_style: s3.path_style.unwrap_or(false),
         credentials: s3
             .credentials_secret_ref
             .as_ref()
             .map(|_| S3CredentialsEnv::default()),
-    }))
+    }
 }
 
 /// `<prefix>/<namespace>/<name>/`: instances sharing a bucket never overwrite each other.
@@ -196,6 +201,7 @@ mod tests {
                     }),
                     ..S3Spec::default()
                 }),
+                ..ClusterBackupDefaults::default()
             },
             ..OpenClawClusterDefaultsSpec::default()
         };
@@ -208,7 +214,11 @@ mod tests {
         assert_eq!(backup.timeout_seconds, 3600);
         assert_eq!(backup.retention, 7);
         assert_eq!(
-            backup.credentials.map(|c| c.access_key_id).as_deref(),
+            backup
+                .connection
+                .credentials
+                .map(|c| c.access_key_id)
+                .as_deref(),
             Some(S3_ACCESS_KEY_ID_ENV)
         );
         assert_eq!(
@@ -220,15 +230,68 @@ mod tests {
     }
 
     #[test]
-    fn restore_ollama_and_status_port() -> Result<(), BuildError> {
+    fn restore_from_another_area_needs_a_cluster_allowance() -> Result<(), BuildError> {
+        let instance = instance("spec:\n  restoreFrom: s3://bucket/path/to/backup.tar.gz\n");
+        let refused = runtime_plan(&context(&instance), Map::new())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("spec.restoreFrom"), "{refused}");
+        assert!(refused.contains("allowedRestoreSources"), "{refused}");
+        let defaults = OpenClawClusterDefaultsSpec {
+            backup: ClusterBackupDefaults {
+                allowed_restore_sources: vec!["s3://bucket/path/".into()],
+                ..ClusterBackupDefaults::default()
+            },
+            ..OpenClawClusterDefaultsSpec::default()
+        };
+        let mut ctx = context(&instance);
+        ctx.defaults = Some(&defaults);
+        let restore = runtime_plan(&ctx, Map::new())?.restore;
+        let restore = restore.unwrap_or_else(|| panic!("no restore plan"));
+        assert_eq!(
+            (restore.bucket.as_str(), restore.key.as_str()),
+            ("bucket", "path/to/backup.tar.gz")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn restore_within_the_namespace_is_allowed_and_others_are_not() -> Result<(), BuildError> {
+        let own = "spec:\n  backup: {s3: {bucket: agents, prefix: team}}\n  restoreFrom: ";
+        let sibling = instance(&format!(
+            "{own}team/openclaw/old-agent/20261125T234203Z.tar.zst\n"
+        ));
+        let restore = runtime_plan(&context(&sibling), Map::new())?.restore;
+        assert_eq!(
+            restore.map(|r| r.key).as_deref(),
+            Some("team/openclaw/old-agent/20261125T234203Z.tar.zst")
+        );
+        let by_id = instance(&format!("{own}20261125T234203Z\n"));
+        let restore = runtime_plan(&context(&by_id), Map::new())?.restore;
+        assert_eq!(
+            restore.map(|r| r.key).as_deref(),
+            Some("team/openclaw/my-agent/20261125T234203Z.tar.zst")
+        );
+        for other in [
+            "team/other-ns/agent/x.tar.zst",
+            "s3://elsewhere/team/openclaw/a.tar.zst",
+        ] {
+            let foreign = instance(&format!("{own}{other}\n"));
+            assert!(
+                runtime_plan(&context(&foreign), Map::new()).is_err(),
+                "{other}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn ollama_and_status_port() -> Result<(), BuildError> {
         let instance = instance(
-            "spec:\n  restoreFrom: s3://bucket/path/to/backup.tar.gz\n  ollama: {enabled: true, models: [llama3.2], gpu: 2}\n  observability: {metrics: {port: 9100}}\n",
+            "spec:\n  ollama: {enabled: true, models: [llama3.2], gpu: 2}\n  observability: {metrics: {port: 9100}}\n",
         );
         let plan = runtime_plan(&context(&instance), Map::new())?;
-        assert_eq!(
-            plan.restore.map(|r| r.source).as_deref(),
-            Some("s3://bucket/path/to/backup.tar.gz")
-        );
         let ollama = plan.ollama.unwrap_or_else(|| panic!("no ollama plan"));
         assert_eq!(
             (ollama.host.as_str(), ollama.gpu),

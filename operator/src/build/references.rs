@@ -265,6 +265,7 @@ spec:
                     }),
                     ..S3Spec::default()
                 }),
+                ..openclaw_api::defaults::ClusterBackupDefaults::default()
             },
             ..OpenClawClusterDefaultsSpec::default()
         };

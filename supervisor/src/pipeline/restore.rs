@@ -118,6 +118,9 @@ mod tests {
     fn restores_only_when_asked_and_empty() {
         let plan = RestorePlan {
             source: "s3://agents/a.tar.zst".into(),
+            connection: openclaw_api::plan::S3Connection::default(),
+            bucket: "agents".into(),
+            key: "a.tar.zst".into(),
         };
         assert_eq!(decide(None, true), RestoreDecision::NotRequested);
         assert_eq!(

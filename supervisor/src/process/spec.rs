@@ -94,7 +94,15 @@ pub fn scrub_list(plan: &RuntimePlan) -> Vec<String> {
         .iter()
         .map(|n| (*n).to_owned())
         .collect();
-    if let Some(creds) = plan.backup.as_ref().and_then(|b| b.credentials.as_ref()) {
+    let connections = [
+        plan.backup.as_ref().map(|b| &b.connection),
+        plan.restore.as_ref().map(|r| &r.connection),
+    ];
+    for creds in connections
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.credentials.as_ref())
+    {
         names.push(creds.access_key_id.clone());
         names.push(creds.secret_access_key.clone());
         names.extend(creds.session_token.clone());

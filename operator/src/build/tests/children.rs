@@ -2,16 +2,32 @@
 //! the rendered configuration and plan.
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
-use openclaw_api::{OpenClawInstance, RuntimePlan};
+use std::sync::LazyLock;
+
+use openclaw_api::{OpenClawClusterDefaultsSpec, OpenClawInstance, RuntimePlan};
 use serde_json::Value;
 
 use super::context;
 use crate::build::{Children, build};
 
-/// Everything built for `instance`, with the ServiceMonitor CRD present.
+/// Cluster defaults of a platform that allows restores from `s3://bucket/path/` (the guide's
+/// restore example reads `s3://bucket/path/to/backup.tar.gz`).
+static RESTORE_DEFAULTS: LazyLock<OpenClawClusterDefaultsSpec> = LazyLock::new(|| {
+    serde_json::from_value(serde_json::json!({"backup": {
+        "s3": {"endpoint": "http://seaweed.storage:8333", "pathStyle": true,
+               "credentialsSecretRef": {"name": "backup-s3"}},
+        "allowedRestoreSources": ["s3://bucket/path/"]}}))
+    .unwrap_or_else(|e| panic!("{e}"))
+});
+
+/// Everything built for `instance`, with the ServiceMonitor CRD present (and, for an instance
+/// that restores, cluster defaults that allow its source).
 pub fn built(instance: &OpenClawInstance) -> Children {
     let mut ctx = context(instance);
     ctx.service_monitor_crd = true;
+    if instance.spec.restore_from.is_some() {
+        ctx.defaults = Some(&RESTORE_DEFAULTS);
+    }
     build(&ctx).unwrap_or_else(|e| panic!("{e}: {e:?}"))
 }
 
