@@ -8,6 +8,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Finalizer the operator puts on an instance that has a backup target, so that deleting it
+/// takes a final backup first.
+pub const BACKUP_FINALIZER: &str = "openclaw.rocks/backup";
+
+/// Annotation that deletes an instance without its final backup when set to `"true"`; the
+/// operator records the skip in an Event.
+pub const SKIP_BACKUP_ANNOTATION: &str = "openclaw.rocks/skip-backup";
+
+/// Annotation that asks for a backup now: each new value is served once (the last served value
+/// is `status.backup.lastRequest`), for example
+/// `kubectl annotate claw my-agent openclaw.rocks/backup-now="$(date +%s)" --overwrite`.
+pub const BACKUP_NOW_ANNOTATION: &str = "openclaw.rocks/backup-now";
+
 /// Path of the supervisor's backup endpoint on its status port.
 pub const BACKUP_PATH: &str = "/backup";
 

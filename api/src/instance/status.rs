@@ -260,6 +260,11 @@ pub struct BackupStatus {
     /// When the backup finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_time: Option<Time>,
+
+    /// The value of the `openclaw.rocks/backup-now` annotation last served; a new value asks
+    /// for another backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<String>,
 }
 
 /// Auto-update progress.

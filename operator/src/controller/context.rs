@@ -1,6 +1,10 @@
 //! What every reconcile shares: the client, settings, caches and metrics.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use kube::{
     Client,
@@ -44,6 +48,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Plain-HTTP client for the supervisors' status ports.
     pub http: reqwest::Client,
+    /// Final-backup attempts per instance uid being deleted (a failed attempt's id is spent).
+    deletions: Mutex<HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -76,6 +82,28 @@ impl Context {
             refs,
             applied: AppliedCache::default(),
             http: reqwest::Client::new(),
+            deletions: Mutex::default(),
         }
+    }
+
+    /// The current final-backup attempt of the instance `uid`.
+    pub fn deletion_attempt(&self, uid: &str) -> u32 {
+        self.deletions().get(uid).copied().unwrap_or(0)
+    }
+
+    /// Moves on to a new final-backup attempt after a failed one.
+    pub fn next_deletion_attempt(&self, uid: &str) {
+        *self.deletions().entry(uid.to_owned()).or_insert(0) += 1;
+    }
+
+    /// Forgets the attempts of a finalized instance.
+    pub fn forget_deletion(&self, uid: &str) {
+        self.deletions().remove(uid);
+    }
+
+    fn deletions(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.deletions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -1,10 +1,14 @@
 //! The OpenClawInstance controller: watches, the reconcile loop, and its shared context.
 
 mod apply;
+pub mod backup;
+mod backup_status;
 mod cluster_facts;
 mod context;
 mod dereference;
 mod error;
+mod events;
+mod finalize;
 mod reconcile;
 mod references;
 mod status;

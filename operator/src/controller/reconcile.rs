@@ -14,17 +14,24 @@ use kube::{
     core::PartialObjectMeta,
     runtime::{
         controller::Action,
-        events::{Event, EventType},
+        events::EventType,
         reflector::{ObjectRef, Store},
     },
 };
-use openclaw_api::{OpenClawInstance, instance::Phase};
+use openclaw_api::{
+    OpenClawInstance,
+    backup::{BACKUP_FINALIZER, BACKUP_NOW_ANNOTATION, BackupReason, BackupState},
+    instance::Phase,
+};
 use rand::RngCore;
 
 use super::{
     Context, Error,
     apply::{ensure, ensure_with, remove},
+    backup::{self, Answer},
     dereference::dereference,
+    events::publish,
+    finalize,
     status::{self, Observations, Workload},
     stores::key,
     supervisor,
@@ -73,15 +80,24 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
     let ns = instance.namespace().ok_or(Error::NoNamespace)?;
     let name = instance.name_any();
     let me = ObjectRef::from_obj(instance);
+    let defaults = ctx.facts.cluster_defaults().await?;
     if instance.meta().deletion_timestamp.is_some() {
+        if instance.finalizers().iter().any(|f| f == BACKUP_FINALIZER) {
+            return finalize::finalize(ctx, instance, defaults.as_ref()).await;
+        }
         ctx.refs.forget(&me);
         ctx.metrics.forget(&ns, &name);
         ctx.applied.forget_instance(&ns, &name);
         return Ok(Action::await_change());
     }
+    finalize::set_finalizer(
+        ctx,
+        instance,
+        finalize::wants_finalizer(instance, defaults.as_ref()),
+    )
+    .await?;
 
     // Dereference: what the instance names, and facts about the cluster.
-    let defaults = ctx.facts.cluster_defaults().await?;
     let references = build::references_with_defaults(instance, defaults.as_ref());
     ctx.refs.set(&me, &ns, &references);
     let deref = dereference(ctx, &ns, &references).await?;
@@ -136,10 +152,14 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
 
     let sts = ctx.stores.stateful_sets.get(&key(&ns, &name));
     obs.workload = Workload::of(sts.as_deref());
+    let mut backup_pending = false;
     if sts.is_some() && !instance.spec.suspend {
         let port = u16::try_from(instance.spec.observability.metrics.port)
             .unwrap_or(openclaw_api::plan::DEFAULT_STATUS_PORT);
         obs.supervisor = supervisor::fetch(ctx, &ns, &name, port).await;
+        if obs.supervisor.is_some() {
+            backup_pending = requested_backup(ctx, instance, port, &mut obs).await;
+        }
     }
     write_status(ctx, instance, &obs).await?;
     // While the pod is starting, follow its progress (model pulls, steps) closely.
@@ -148,11 +168,75 @@ async fn reconcile_inner(instance: &OpenClawInstance, ctx: &Context) -> Result<A
             .supervisor
             .as_ref()
             .is_some_and(supervisor::Report::in_progress);
-    Ok(Action::requeue(if starting {
+    Ok(Action::requeue(if starting || backup_pending {
         STARTUP_POLL.min(ctx.settings.resync)
     } else {
         ctx.settings.resync
     }))
+}
+
+/// Serves the `openclaw.rocks/backup-now` annotation: each new value asks the supervisor for
+/// one backup. Returns true while that backup is still to finish (poll again soon).
+async fn requested_backup(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    port: u16,
+    obs: &mut Observations,
+) -> bool {
+    let Some(value) = instance
+        .annotations()
+        .get(BACKUP_NOW_ANNOTATION)
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return false;
+    };
+    let served = instance
+        .status
+        .as_ref()
+        .and_then(|s| s.backup.as_ref())
+        .and_then(|b| b.last_request.as_ref());
+    if served == Some(value) {
+        return false;
+    }
+    let ns = instance.namespace().unwrap_or_default();
+    let id = backup::request_id("request", value);
+    let answer = backup::request(
+        ctx,
+        &ns,
+        &instance.name_any(),
+        port,
+        &id,
+        BackupReason::Request,
+    )
+    .await;
+    let (type_, reason, note) = match answer {
+        Answer::Running(_) | Answer::Busy(_) | Answer::Unreachable(_) => return true,
+        Answer::Finished(record) if record.state == BackupState::Succeeded => (
+            EventType::Normal,
+            "BackupComplete",
+            format!(
+                "backup {} ({} bytes) taken as asked by {BACKUP_NOW_ANNOTATION}",
+                record.key.as_deref().unwrap_or("?"),
+                record.size_bytes
+            ),
+        ),
+        Answer::Finished(record) => (
+            EventType::Warning,
+            "BackupFailed",
+            format!(
+                "the backup asked by {BACKUP_NOW_ANNOTATION} failed: {}",
+                record.error.unwrap_or_default()
+            ),
+        ),
+        Answer::NoTarget(message) => (
+            EventType::Warning,
+            "BackupFailed",
+            format!("{BACKUP_NOW_ANNOTATION} is set but there is no S3 target: {message}"),
+        ),
+    };
+    publish(ctx, instance, type_, reason, note).await;
+    obs.served_backup_request = Some(value.clone());
+    false
 }
 
 async fn apply_children(
@@ -240,16 +324,15 @@ async fn apply_children(
     Ok(())
 }
 
-/// Creates the gateway-token Secret once; an existing one is never rewritten.
+/// Creates the gateway-token Secret once; an existing one is never rewritten. It is created even
+/// when `spec.gateway.existingSecret` supplies the gateway's token: its `supervisor-token` key
+/// is the operator's key to the supervisor.
 async fn ensure_token_secret(
     ctx: &Context,
     instance: &OpenClawInstance,
     ns: &str,
     name: &str,
 ) -> Result<(), Error> {
-    if instance.spec.gateway.existing_secret.is_some() {
-        return Ok(());
-    }
     let secret_name = names::gateway_token(name);
     if meta_rv(&ctx.stores.secrets, ns, &secret_name).is_some() {
         return Ok(());
@@ -295,22 +378,35 @@ async fn write_status(
     if !status::differs(&previous, &next) {
         return Ok(());
     }
-    let api: Api<OpenClawInstance> = Api::namespaced(ctx.client.clone(), &ns);
+    apply_status(ctx, instance, &next).await?;
+    if previous.phase != next.phase {
+        publish_transition(ctx, instance, previous.phase, phase, &next).await;
+    }
+    Ok(())
+}
+
+/// Writes the whole status by server-side apply.
+pub async fn apply_status(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    next: &openclaw_api::OpenClawInstanceStatus,
+) -> Result<(), Error> {
+    let api: Api<OpenClawInstance> = Api::namespaced(
+        ctx.client.clone(),
+        &instance.namespace().unwrap_or_default(),
+    );
     let patch = serde_json::json!({
         "apiVersion": "openclaw.rocks/v1alpha1",
         "kind": "OpenClawInstance",
         "status": next,
     });
     api.patch_status(
-        &name,
+        &instance.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
     .await?;
     ctx.metrics.api_write("OpenClawInstance/status");
-    if previous.phase != next.phase {
-        publish_transition(ctx, instance, previous.phase, phase, &next).await;
-    }
     Ok(())
 }
 
@@ -332,20 +428,5 @@ async fn publish_transition(
         (None, Some(c)) => format!("{to}: {}", c.message),
         _ => to.to_string(),
     };
-    let event = Event {
-        type_,
-        reason: to.to_string(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(err) = ctx
-        .recorder
-        .publish(&event, &instance.object_ref(&()))
-        .await
-    {
-        tracing::debug!(error = %err, "publishing an event failed");
-    } else {
-        ctx.metrics.api_write("Event");
-    }
+    publish(ctx, instance, type_, to.as_str(), note).await;
 }

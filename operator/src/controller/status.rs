@@ -5,7 +5,12 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
     jiff::Timestamp,
 };
-use openclaw_api::instance::{OpenClawInstanceStatus, Phase, status::condition};
+use openclaw_api::{
+    backup::RestoreState,
+    instance::{OpenClawInstanceStatus, Phase, status::condition},
+};
+
+use super::backup_status as backup;
 
 /// Condition type reporting whether the requested GPUs can be scheduled.
 pub const GPU_AVAILABLE: &str = "GPUAvailable";
@@ -33,6 +38,8 @@ pub struct Observations {
     pub gateway_endpoint: Option<String>,
     /// What the pod's supervisor reported, when it answered.
     pub supervisor: Option<super::supervisor::Report>,
+    /// The `openclaw.rocks/backup-now` value this reconcile served.
+    pub served_backup_request: Option<String>,
 }
 
 /// State of the StatefulSet.
@@ -79,7 +86,13 @@ pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
         .supervisor
         .as_ref()
         .is_some_and(|r| !r.failed_steps().is_empty());
+    let restoring = obs
+        .supervisor
+        .as_ref()
+        .and_then(|r| r.backup.restore.as_ref())
+        .is_some_and(|r| r.state == RestoreState::Running);
     match obs.workload {
+        _ if restoring => Phase::Restoring,
         // The supervisor knows better than the pod's Ready condition.
         _ if step_failed => Phase::Degraded,
         Workload::Ready if obs.missing.is_empty() => Phase::Running,
@@ -96,7 +109,7 @@ pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
     }
 }
 
-fn cond(type_: &str, ok: bool, reason: &str, message: String) -> Condition {
+pub(super) fn cond(type_: &str, ok: bool, reason: &str, message: String) -> Condition {
     Condition {
         type_: type_.to_owned(),
         status: if ok { "True" } else { "False" }.to_owned(),
@@ -224,6 +237,7 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
                 format!("the gateway refused its configuration ({exit}); fix spec.config, it is retried on change"),
             ));
         }
+        conditions.extend(backup::conditions(previous, &report.backup));
         if let Some(what) = &report.recovered_from_unclean_stop {
             conditions.push(cond(
                 CLEAN_START,
@@ -251,6 +265,11 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
     if let Some(report) = &obs.supervisor {
         next.supervisor = Some(report.supervisor_status());
         next.skills = report.skills.clone();
+        next.backup = backup::status(previous.backup.as_ref(), &report.backup);
+        next.restored_from = backup::restored_from(previous, &report.backup);
+    }
+    if let Some(served) = &obs.served_backup_request {
+        next.backup.get_or_insert_default().last_request = Some(served.clone());
     }
     next
 }
@@ -264,6 +283,8 @@ pub fn differs(previous: &OpenClawInstanceStatus, next: &OpenClawInstanceStatus)
             s.phase,
             s.observed_generation,
             s.gateway_endpoint.clone(),
+            s.backup.clone(),
+            s.restored_from.clone(),
             s.conditions
                 .iter()
                 .map(|c| {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
+use openclaw_api::backup::BackupReport;
 use openclaw_api::instance::status::{
     InstalledSkill, ModelPull, StepReport, StepState, SupervisorStatus,
 };
@@ -32,6 +33,9 @@ pub struct Report {
     pub versions: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub recovered_from_unclean_stop: Option<String>,
+    /// Backups and the restore.
+    #[serde(default)]
+    pub backup: BackupReport,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
