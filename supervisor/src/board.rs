@@ -8,7 +8,10 @@ use std::{
     time::Duration,
 };
 
-use openclaw_api::instance::status::{InstalledSkill, ModelPull, StepReport, StepState};
+use openclaw_api::{
+    backup::{BackupReason, BackupRecord, BackupReport, BackupState},
+    instance::status::{InstalledSkill, ModelPull, StepReport, StepState},
+};
 use serde::{Deserialize, Serialize};
 
 /// Health of the gateway child as the supervisor last saw it.
@@ -48,6 +51,30 @@ pub struct Snapshot {
     pub recovered_from_unclean_stop: Option<String>,
     /// GPU facts of the node and the Ollama VRAM check, when relevant.
     pub gpu: Option<serde_json::Value>,
+    /// Backups and the restore.
+    pub backup: BackupReport,
+    /// Counters behind the backup metrics (not part of `/status`).
+    #[serde(skip)]
+    pub backup_stats: BackupStats,
+}
+
+/// What `/metrics` reports about backups beyond the [`BackupReport`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackupStats {
+    /// Finished backups by (reason, result), e.g. `("schedule", "succeeded")`.
+    pub totals: BTreeMap<(String, String), u64>,
+    /// Unix time the last successful backup finished.
+    pub last_success_unix: Option<i64>,
+}
+
+/// The wire name of a backup reason (`schedule`, `request`, `deletion`, `update`).
+pub fn reason_name(reason: BackupReason) -> &'static str {
+    match reason {
+        BackupReason::Schedule => "schedule",
+        BackupReason::Request => "request",
+        BackupReason::Deletion => "deletion",
+        BackupReason::Update => "update",
+    }
 }
 
 /// Shared, cheaply cloneable handle on the state.
@@ -118,6 +145,41 @@ impl Board {
 
     pub fn set_gateway(&self, f: impl FnOnce(&mut GatewayState)) {
         self.update(|s| f(&mut s.gateway));
+    }
+
+    /// Records a backup that started.
+    pub fn backup_started(&self, record: BackupRecord) {
+        self.update(|s| s.backup.current = Some(record));
+    }
+
+    /// Updates the running backup's record (its progress).
+    pub fn backup_progress(&self, f: impl FnOnce(&mut BackupRecord)) {
+        self.update(|s| {
+            if let Some(current) = &mut s.backup.current {
+                f(current);
+            }
+        });
+    }
+
+    /// Records a finished backup: no longer current, the last one, counted by reason and
+    /// result; `finished_unix` is when it ended.
+    pub fn backup_finished(&self, record: BackupRecord, finished_unix: i64) {
+        self.update(|s| {
+            s.backup.current = None;
+            let result = match record.state {
+                BackupState::Succeeded => "succeeded",
+                BackupState::Failed | BackupState::Running => "failed",
+            };
+            *s.backup_stats
+                .totals
+                .entry((reason_name(record.reason).to_owned(), result.to_owned()))
+                .or_default() += 1;
+            if record.state == BackupState::Succeeded {
+                s.backup.last_success = Some(record.clone());
+                s.backup_stats.last_success_unix = Some(finished_unix);
+            }
+            s.backup.last = Some(record);
+        });
     }
 
     /// Creates or updates the progress of one model pull.

@@ -54,6 +54,9 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
+            // The S3 client (object_store over reqwest) takes the process's TLS provider: ring,
+            // as everywhere else in the supervisor (no second crypto library in the binary).
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

@@ -17,6 +17,7 @@ use openclaw_api::plan::{PlanError, RuntimePlan};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
+    backup::manager::BackupManager,
     board::Board,
     pipeline::{self, PipelineEnv},
     process::{
@@ -270,9 +271,18 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     tracing::info!(%address, "status server listening");
     let started = StartupFlag::default();
     let token = args.control_token.as_deref().and_then(ControlToken::new);
-    let state = ServerState::new(board.clone(), started.clone(), token);
+    let backups = BackupManager::from_plan(&plan, &env.state_dir, board.clone(), |name| {
+        std::env::var(name).ok()
+    });
+    let state =
+        ServerState::new(board.clone(), started.clone(), token).with_backups(backups.clone());
     let server_stop = Shutdown::default();
     let server = tokio::spawn(server::serve(listener, state, server_stop.wait()));
+    let schedule_stop = Shutdown::default();
+    let schedule = {
+        let (backups, stop) = (backups.clone(), schedule_stop.wait());
+        tokio::spawn(async move { backups.run_schedule(stop).await })
+    };
     let probe_stop = Shutdown::default();
     let probe = tokio::spawn(gateway_probe::run(
         board.clone(),
@@ -322,10 +332,20 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         StartUp::Stopped => {}
     }
 
-    // The gateway is gone. Backups on stop land here with the backup issue; then the WAL
-    // checkpoints and the clean-stop marker.
+    // The gateway is gone: no new scheduled backup; one that runs (a deletion's final backup)
+    // gets the reserve to finish. Then the WAL checkpoints and the clean-stop marker.
     probe_stop.trigger();
     let _ = probe.await;
+    schedule_stop.trigger();
+    let _ = schedule.await;
+    if tokio::time::timeout(STOP_RESERVE, backups.idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "a backup was still running at stop; it is abandoned and its upload aborted by S3's lifecycle rules"
+        );
+    }
     let state_dir = env.state_dir.clone();
     match tokio::task::spawn_blocking(move || recovery::finish(&state_dir)).await {
         Ok(Ok(report)) => tracing::info!(report = ?report, "clean stop recorded"),

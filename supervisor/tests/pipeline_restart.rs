@@ -1,7 +1,7 @@
-//! The whole pipeline against loopback ClawHub, Ollama and PyPI servers and a fake npm: a cold
-//! start runs every step, a restart with nothing changed skips every one (and hands the gateway
-//! the same environment), an agent's edit of the config re-runs only `config`, and a requested
-//! restore stops what depends on it.
+//! The whole pipeline against loopback ClawHub, npm registry, Ollama and PyPI servers and a fake
+//! npm: a cold start runs every step, a restart with nothing changed skips every one (and hands
+//! the gateway the same environment), an agent's edit of the config re-runs only `config`, and a
+//! failed restore stops what depends on it.
 
 #[allow(dead_code)]
 mod support;
@@ -32,11 +32,21 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
         .insert("llama3.2:latest".into(), ollama::two_layers(1_000_000));
     let (ollama_url, sidecar) = ollama::start(sidecar).await;
     let pypi = support::pypi::start().await;
+    let mut npm = support::npm_registry::Registry::default();
+    npm.packages.insert(
+        "pnpm".into(),
+        vec![support::npm_registry::version(
+            "10.0.0",
+            support::npm_registry::pnpm("10.0.0"),
+        )],
+    );
+    let (npm_url, _npm) = support::npm_registry::start(npm).await;
 
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut env = support::env(home.path());
     env.clawhub_url = hub_url;
     env.npm = support::fake_npm(home.path());
+    env.mirrors.npm_registry = Some(npm_url);
     env.mirrors.pypi_index = pypi;
     env.mirrors.python_install = Some("http://127.0.0.1:1/python-build-standalone".into());
     fs::write(
@@ -187,13 +197,23 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
 }
 
 #[tokio::test]
-async fn a_requested_restore_is_refused_loudly_and_blocks_its_dependents() {
+async fn a_failed_restore_fails_loudly_and_blocks_its_dependents() {
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let env = support::env(home.path());
     let mut plan = support::plan();
+    // Credentials named by the plan but absent from the environment: the restore cannot run.
     plan.restore = Some(RestorePlan {
         source: "backups/team/agent/2026-11-26.tar.zst".into(),
-        connection: openclaw_api::plan::S3Connection::default(),
+        connection: openclaw_api::plan::S3Connection {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: None,
+            path_style: true,
+            credentials: Some(openclaw_api::plan::S3CredentialsEnv {
+                access_key_id: "PIPELINE_RESTART_TEST_UNSET_KEY_ID".into(),
+                secret_access_key: "PIPELINE_RESTART_TEST_UNSET_SECRET".into(),
+                session_token: None,
+            }),
+        },
         bucket: "backups".into(),
         key: "team/agent/2026-11-26.tar.zst".into(),
     });
@@ -203,8 +223,17 @@ async fn a_requested_restore_is_refused_loudly_and_blocks_its_dependents() {
         Ok(_) => panic!("a restore cannot silently pass"),
     };
     assert!(
-        error.contains("restore: restore is not implemented in this build"),
+        error.contains(
+            "restore: restore from backups/team/agent/2026-11-26.tar.zst failed, \
+             the workspace was left as it was: the S3 credential variable \
+             PIPELINE_RESTART_TEST_UNSET_KEY_ID is not set"
+        ),
         "{error}"
+    );
+    let restore = board.snapshot().backup.restore;
+    assert_eq!(
+        restore.map(|r| r.state),
+        Some(openclaw_api::backup::RestoreState::Failed)
     );
     assert!(
         error.contains("config: not run: depends on restore which failed"),

@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod instances;
 pub mod json;
 pub mod operator;
+pub mod pod;
 pub mod process;
 pub mod seed;
 pub mod wait;

@@ -2,18 +2,10 @@
 //! rendered is run by the real supervisor binary (locally: KWOK runs no containers), a start-up
 //! step fails, and the instance says which and why.
 
-use std::{
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use openclaw_api::instance::Phase;
-use openclaw_tests::{
-    TestCluster, instances,
-    operator::OperatorHandle,
-    process::{ChildGuard, workspace_binary},
-    wait,
-};
+use openclaw_tests::{TestCluster, instances, operator::OperatorHandle, pod::LocalPod, wait};
 
 const AGENT: &str = "apiVersion: openclaw.rocks/v1alpha1
 kind: OpenClawInstance
@@ -28,52 +20,18 @@ spec:
 async fn a_failed_startup_step_shows_in_the_instance_status() -> anyhow::Result<()> {
     let cluster = TestCluster::connect().await?;
     let ns = cluster.namespace("supervised").await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let _operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, &address);
-    instances::apply(&cluster, &ns.name, AGENT)?;
-
-    // The plan the operator rendered, as the pod would mount it.
-    let plan = wait::until("the rendered plan", Duration::from_secs(30), || async {
-        let out = cluster.kubectl(
-            &[
-                "get",
-                "configmap",
-                "skilled-config",
-                "-n",
-                &ns.name,
-                "-o",
-                "jsonpath={.data.plan\\.json}",
-            ],
-            None,
-        );
-        Ok(out.ok().filter(|p| !p.is_empty()))
-    })
-    .await?;
     let home = tempfile::tempdir()?;
-    let plan_path = home.path().join("plan.json");
-    std::fs::write(&plan_path, plan)?;
-    let _supervisor = ChildGuard(
-        Command::new(workspace_binary("openclaw-supervisor")?)
-            .args([
-                "run",
-                "--plan",
-                &plan_path.display().to_string(),
-                "--status-address",
-                "127.0.0.1",
-                "--status-port",
-                &port.to_string(),
-            ])
-            .env("HOME", home.path())
-            .env("OPENCLAW_STATE_DIR", home.path().join(".openclaw"))
-            // ClawHub is unreachable from this pod: the skills step must fail, visibly.
-            .env("OPENCLAW_MIRROR_CLAWHUB", "http://127.0.0.1:9")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let mut pod = LocalPod::new(home.path())?;
+    let _operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, &pod.address);
+    instances::apply(&cluster, &ns.name, AGENT)?;
+    // ClawHub is unreachable from this pod: the skills step must fail, visibly.
+    pod.start(
+        &cluster,
+        &ns.name,
+        "skilled",
+        &[("OPENCLAW_MIRROR_CLAWHUB", "http://127.0.0.1:9")],
+    )
+    .await?;
 
     let instance = wait::until(
         "a StepSkills=False condition",

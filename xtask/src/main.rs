@@ -4,7 +4,9 @@ mod bench;
 mod cluster;
 mod codegen;
 mod demo;
+mod image;
 mod node;
+mod seaweed;
 mod test;
 mod tools;
 
@@ -42,6 +44,12 @@ enum Task {
     /// Install Node 24 and the real `openclaw` package (cached by version) for the
     /// end-to-end tests, and print where they are.
     Node,
+    /// Install SeaweedFS (`weed`, cached by version), the real S3 of the backup tests and
+    /// benchmark, and print where it is.
+    Seaweedfs,
+    /// Build the runtime image (static openclaw-init and openclaw-supervisor) as an OCI image
+    /// layout in target/runtime-image, ready for `skopeo copy oci:...`.
+    Image(image::Args),
     /// Run the whole test suite: unit tests, then the local control plane and the
     /// tests against it; always tears the control plane down afterwards.
     Test(test::TestArgs),
@@ -54,7 +62,9 @@ fn main() -> Result<()> {
         Task::Cluster { action } => cluster::run(action),
         Task::Test(args) => test::run(&args),
         Task::Node => node::run(),
+        Task::Seaweedfs => seaweed::run(),
         Task::Demo(args) => demo::run(&args),
         Task::Bench { what } => bench::run(what),
+        Task::Image(args) => image::run(&args),
     }
 }

@@ -47,6 +47,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     // The supervisor's end-to-end test runs the real gateway on Node 24.
     crate::node::ensure()?;
+    // The backup tests run a real S3 (SeaweedFS `weed mini`).
+    crate::seaweed::ensure()?;
     // Unit tests, including the CRD drift check, need no cluster.
     cargo(&["test", "--workspace", "--exclude", "openclaw-tests"])?;
 

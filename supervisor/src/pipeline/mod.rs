@@ -5,6 +5,7 @@
 //! restore ─┬─ config
 //!          ├─ ca-bundle ── python
 //!          ├─ skills
+//!          ├─ plugins
 //!          └─ pnpm
 //! ollama            (independent: the sidecar's models, not the workspace)
 //! ```
@@ -26,7 +27,8 @@ mod http;
 pub mod merge;
 mod npm;
 mod ollama;
-mod restore;
+mod plugins;
+pub(crate) mod restore;
 mod runner;
 mod runtime_deps;
 pub mod skills;
@@ -82,6 +84,9 @@ fn steps(plan: &RuntimePlan) -> Vec<SharedStep> {
     }
     if !plan.skills.is_empty() {
         steps.push(Arc::new(skills::SkillsStep));
+    }
+    if !plan.plugins.is_empty() {
+        steps.push(Arc::new(plugins::PluginsStep));
     }
     if plan.runtime_deps.pnpm {
         steps.push(Arc::new(runtime_deps::PnpmStep));

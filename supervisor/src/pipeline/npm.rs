@@ -1,17 +1,26 @@
-//! npm, run for the pipeline: `npm:` skills are downloaded with `npm pack` (no scripts run),
-//! checked against their SHA-256 pin, then installed globally from that very tarball under
-//! `~/.openclaw/.local`; pnpm is installed there too. Lifecycle scripts are always disabled (the
-//! ClawHavoc mitigation).
+//! npm packages for the pipeline. pnpm and plugins are installed natively
+//! ([`install::install_into`]: the registry protocol, the registry's checksum, safe extraction);
+//! npm itself runs only for what needs it: `npm:` skills (downloaded with `npm pack`, checked
+//! against their SHA-256 pin, then installed globally from that very tarball under
+//! `~/.openclaw/.local`) and the runtime dependencies a plugin declares. Lifecycle scripts are
+//! always disabled (the ClawHavoc mitigation).
+
+pub mod install;
+pub mod registry;
+pub mod tarball;
 
 use std::{
     fs, io,
     path::{Path, PathBuf},
 };
 
+pub use registry::RegistryError;
+
 use crate::pipeline::{
     cache::sha256_hex,
     exec::{CommandSpec, Executor},
     fsutil,
+    skills::ExtractError,
     step::StepCtx,
 };
 
@@ -45,6 +54,22 @@ pub enum NpmError {
         path: String,
         #[source]
         error: io::Error,
+    },
+    /// The registry did not give the package, or gave one that fails its checksum.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The tarball holds an entry that could leave the package directory.
+    #[error("unsafe tarball")]
+    Extract(#[from] ExtractError),
+    /// The package is not an OpenClaw plugin.
+    #[error("refused {package}: not an OpenClaw plugin (none of {expected} in the package)")]
+    NotAPlugin { package: String, expected: String },
+    /// A `bin` entry of `package.json` that could leave the package or the `bin` directory.
+    #[error("refused {package}: its executable {name:?} is unsafe: {reason}")]
+    UnsafeBin {
+        package: String,
+        name: String,
+        reason: &'static str,
     },
 }
 
@@ -188,21 +213,30 @@ impl Npm<'_> {
         result
     }
 
-    /// Installs a version spec straight from the registry (`pnpm@10`); returns the installed
-    /// version of `package`.
-    pub async fn install_spec(&self, package: &str, spec: &str) -> Result<String, NpmError> {
-        let prefix = self.prefix.display().to_string();
-        self.run(vec![
+    /// Installs the runtime dependencies of the package unpacked in `dir` into its own
+    /// `node_modules` (no dev or peer dependencies, no lockfile), as OpenClaw does for plugins.
+    pub async fn install_dependencies(&self, dir: &Path) -> Result<(), NpmError> {
+        let mut spec = self.command(vec![
             "install".into(),
-            "--global".into(),
-            "--prefix".into(),
-            prefix,
-            spec.into(),
-        ])
-        .await?;
-        Ok(self
-            .installed_version(package)
-            .unwrap_or_else(|| spec.to_owned()))
+            "--omit=dev".into(),
+            "--omit=peer".into(),
+            "--legacy-peer-deps".into(),
+            "--no-package-lock".into(),
+        ]);
+        spec.cwd = Some(dir.to_owned());
+        let command = format!("{} (in {})", spec.display(), dir.display());
+        let output = self.exec.run(spec).await.map_err(|error| NpmError::Spawn {
+            command: command.clone(),
+            error,
+        })?;
+        if !output.success() {
+            return Err(NpmError::Failed {
+                command,
+                code: output.code,
+                tail: output.tail(),
+            });
+        }
+        Ok(())
     }
 
     /// Removes a package installed earlier.

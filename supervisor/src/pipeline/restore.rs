@@ -1,11 +1,25 @@
-//! Step `restore`: the seam where a restore from backup runs, first in the graph and only into an
-//! empty workspace. This build cannot restore yet, and says so whenever a restore is asked for.
+//! Step `restore`: restores the workspace from a backup in S3, first in the graph and only into
+//! an empty workspace. The archive is downloaded and verified into a staging directory and
+//! switched over only when all is verified; `/status` reports what was restored, and a record
+//! on the volume keeps saying so after a restart.
 
 use std::{fs, io, path::Path};
 
-use openclaw_api::plan::RestorePlan;
+use openclaw_api::{
+    backup::{RestoreRecord, RestoreState},
+    plan::RestorePlan,
+};
 
 use super::step::{BoxFuture, Done, Step, StepCtx, StepError, StepOutput, names};
+use crate::backup::{
+    self,
+    restore::{RestoreError as FetchError, Restored},
+    schedule::{now, rfc3339},
+    store::Bucket,
+};
+
+/// Where the outcome of a completed restore is recorded, under the state directory.
+pub const RECORD_FILE: &str = ".supervisor/restore.json";
 
 /// What to do about `restoreFrom`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +64,14 @@ pub fn workspace_empty(state_dir: &Path) -> io::Result<bool> {
 /// Why the restore step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    /// A restore was asked for, and this build has none.
-    #[error("restore is not implemented in this build (restoreFrom: {restore_from})")]
-    NotImplemented { restore_from: String },
+    /// The restore was refused or failed; the workspace was left as it was.
+    #[error("restore from {source_url} failed, the workspace was left as it was: {reason}")]
+    Failed {
+        /// `spec.restoreFrom` as written.
+        source_url: String,
+        /// Why.
+        reason: String,
+    },
     /// The workspace could not be listed.
     #[error("failed to list the workspace {path}")]
     ReadWorkspace {
@@ -95,18 +114,105 @@ impl Step for RestoreStep {
                     })?
                 }
             };
-            match decide(ctx.plan.restore.as_ref(), empty) {
-                RestoreDecision::NotRequested => {
+            match (decide(ctx.plan.restore.as_ref(), empty), &ctx.plan.restore) {
+                (RestoreDecision::NotRequested, _) | (_, None) => {
                     Ok(Done::Skipped(StepOutput::summary("no restore requested")))
                 }
-                RestoreDecision::WorkspaceNotEmpty => Ok(Done::Skipped(StepOutput::summary(
-                    "workspace not empty; a restore only runs into an empty workspace",
-                ))),
-                RestoreDecision::Restore(restore_from) => {
-                    Err(RestoreError::NotImplemented { restore_from }.into())
+                (RestoreDecision::WorkspaceNotEmpty, Some(plan)) => {
+                    let record = match read_record(state_dir) {
+                        Some(done) if done.source == plan.source => done,
+                        _ => record(&plan.source, RestoreState::SkippedNotEmpty),
+                    };
+                    let summary = if record.state == RestoreState::Succeeded {
+                        format!("restored earlier from {}", plan.source)
+                    } else {
+                        "workspace not empty; a restore only runs into an empty workspace"
+                            .to_owned()
+                    };
+                    ctx.board.update(|s| s.backup.restore = Some(record));
+                    Ok(Done::Skipped(StepOutput::summary(summary)))
                 }
+                (RestoreDecision::Restore(_), Some(plan)) => restore(ctx, plan).await,
             }
         })
+    }
+}
+
+/// A record of `source` in `state`, finished now unless running.
+fn record(source: &str, state: RestoreState) -> RestoreRecord {
+    RestoreRecord {
+        source: source.to_owned(),
+        state,
+        files: 0,
+        bytes: 0,
+        verified_manifest: false,
+        finished_at: (state != RestoreState::Running).then(|| rfc3339(now())),
+        error: None,
+    }
+}
+
+/// The record of an earlier completed restore, if any.
+fn read_record(state_dir: &Path) -> Option<RestoreRecord> {
+    let text = fs::read(state_dir.join(RECORD_FILE)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Downloads, verifies and switches over; reports on the board either way.
+async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
+    let state_dir = &ctx.env.state_dir;
+    ctx.board
+        .update(|s| s.backup.restore = Some(record(&plan.source, RestoreState::Running)));
+    tracing::info!(source = %plan.source, bucket = %plan.bucket, key = %plan.key, "restoring the workspace");
+    let outcome = match Bucket::open(&plan.connection, &plan.bucket, |name| {
+        std::env::var(name).ok()
+    }) {
+        Ok(bucket) => backup::restore::restore(&bucket, &plan.key, state_dir).await,
+        Err(error) => Err(FetchError::Store(error)),
+    };
+    match outcome {
+        Ok(Restored {
+            files,
+            bytes,
+            verified_manifest,
+        }) => {
+            let done = RestoreRecord {
+                files,
+                bytes,
+                verified_manifest,
+                ..record(&plan.source, RestoreState::Succeeded)
+            };
+            let path = state_dir.join(RECORD_FILE);
+            if let Err(error) = serde_json::to_vec_pretty(&done)
+                .map_err(io::Error::other)
+                .and_then(|text| fs::write(&path, text))
+            {
+                tracing::warn!(path = %path.display(), %error, "failed to record the restore");
+            }
+            ctx.board.update(|s| s.backup.restore = Some(done));
+            let manifest = if verified_manifest {
+                "every file verified against the manifest"
+            } else {
+                "no manifest"
+            };
+            Ok(Done::Ran(StepOutput::summary(format!(
+                "restored {files} files ({bytes} bytes) from {}; {manifest}",
+                plan.source
+            ))))
+        }
+        Err(error) => {
+            let reason = backup::error_text(&error);
+            tracing::error!(source = %plan.source, %reason, "restore failed");
+            let failed = RestoreRecord {
+                error: Some(reason.clone()),
+                ..record(&plan.source, RestoreState::Failed)
+            };
+            ctx.board.update(|s| s.backup.restore = Some(failed));
+            Err(RestoreError::Failed {
+                source_url: plan.source.clone(),
+                reason,
+            }
+            .into())
+        }
     }
 }
 
@@ -131,13 +237,14 @@ mod tests {
             decide(Some(&plan), true),
             RestoreDecision::Restore("s3://agents/a.tar.zst".into())
         );
-        let message = RestoreError::NotImplemented {
-            restore_from: plan.source,
+        let message = RestoreError::Failed {
+            source_url: plan.source,
+            reason: "archive corrupt".into(),
         }
         .to_string();
-        assert!(
-            message.starts_with("restore is not implemented in this build"),
-            "{message}"
+        assert_eq!(
+            message,
+            "restore from s3://agents/a.tar.zst failed, the workspace was left as it was: archive corrupt"
         );
     }
 

@@ -25,6 +25,8 @@ pub mod names {
     pub const CA_BUNDLE: &str = "ca-bundle";
     /// Install ClawHub skills and `npm:` packages.
     pub const SKILLS: &str = "skills";
+    /// Install the plan's OpenClaw plugins into `~/.openclaw/extensions`.
+    pub const PLUGINS: &str = "plugins";
     /// Install pnpm onto the workspace volume.
     pub const PNPM: &str = "pnpm";
     /// Install uv and Python 3.12 onto the workspace volume.

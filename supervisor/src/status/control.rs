@@ -1,18 +1,21 @@
-//! The operator's control endpoints (`POST /backup`), authenticated with the bearer token in
+//! The operator's control endpoints (`POST /backup`, answered by the backup manager), authenticated with the bearer token in
 //! `OPENCLAW_SUPERVISOR_TOKEN`, compared in constant time.
 
 use std::sync::Arc;
 
 use axum::{
     Json,
+    body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use openclaw_api::backup::BackupRequest;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::server::ServerState;
+use crate::backup::manager::Answer;
 
 /// The control token; never logged, never printed by `Debug`.
 #[derive(Clone)]
@@ -80,18 +83,46 @@ pub fn authorize(token: Option<&ControlToken>, headers: &HeaderMap) -> Result<()
     }
 }
 
-/// `POST /backup`: starts a backup of the workspace. Backups land with the backup issue; until
-/// then an authenticated caller learns so.
-pub async fn backup(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+/// `POST /backup` with a [`BackupRequest`] body: starts a backup, or answers the one with the
+/// same id (see [`BackupRequest`] for the answer codes).
+pub async fn backup(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(denied) = authorize(state.control_token.as_ref(), &headers) {
         tracing::warn!("refused an unauthenticated POST /backup");
         return denied.into_response();
     }
-    (
-        StatusCode::NOT_IMPLEMENTED,
-        Json(json!({ "error": "backups are not available in this build" })),
-    )
-        .into_response()
+    let request: BackupRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return error_answer(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a backup request: {error}"),
+            );
+        }
+    };
+    answer(state.backups.request(&request))
+}
+
+/// The HTTP answer of a manager's [`Answer`].
+pub fn answer(answer: Answer) -> Response {
+    match answer {
+        Answer::Started(record) | Answer::Running(record) => {
+            (StatusCode::ACCEPTED, Json(record)).into_response()
+        }
+        Answer::Finished(record) => (StatusCode::OK, Json(record)).into_response(),
+        Answer::Busy(record) => (StatusCode::CONFLICT, Json(record)).into_response(),
+        Answer::Disabled => error_answer(
+            StatusCode::PRECONDITION_FAILED,
+            "no backup target: the plan names no S3 bucket",
+        ),
+        Answer::InvalidId => error_answer(
+            StatusCode::BAD_REQUEST,
+            "the id must be 1 to 128 characters of [A-Za-z0-9._-]",
+        ),
+    }
+}
+
+fn error_answer(code: StatusCode, message: &str) -> Response {
+    (code, Json(json!({ "error": message }))).into_response()
 }
 
 #[cfg(test)]

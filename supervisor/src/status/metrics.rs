@@ -45,6 +45,57 @@ fn gauge(
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
+/// Backups by reason and result, and the last backup's time, duration and size.
+fn backup_metrics(
+    encoder: &mut DescriptorEncoder,
+    s: &crate::board::Snapshot,
+) -> Result<(), std::fmt::Error> {
+    if !s.backup.enabled {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(
+        "backups",
+        "Finished backups by reason and result",
+        None,
+        ConstCounter::new(0_u64).metric_type(),
+    )?;
+    for ((reason, result), count) in &s.backup_stats.totals {
+        let labels = [("reason", reason.as_str()), ("result", result.as_str())];
+        ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+    }
+    if let Some(unix) = s.backup_stats.last_success_unix {
+        gauge(
+            encoder,
+            "backup_last_success_timestamp_seconds",
+            "Unix time the last successful backup finished",
+            unix,
+        )?;
+    }
+    if let Some(took) = s.backup.last.as_ref().and_then(|l| l.duration_seconds) {
+        let metric = ConstGauge::new(took);
+        metric.encode(encoder.encode_descriptor(
+            "backup_last_duration",
+            "Wall-clock time of the last finished backup",
+            Some(&Unit::Seconds),
+            metric.metric_type(),
+        )?)?;
+    }
+    if let Some(last) = &s.backup.last_success {
+        gauge(
+            encoder,
+            "backup_last_size_bytes",
+            "Size of the last successful backup's compressed archive",
+            i64::try_from(last.size_bytes).unwrap_or(i64::MAX),
+        )?;
+    }
+    gauge(
+        encoder,
+        "backup_running",
+        "1 while a backup runs",
+        i64::from(s.backup.current.is_some()),
+    )
+}
+
 impl Collector for BoardCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.board.snapshot();
@@ -119,6 +170,8 @@ impl Collector for BoardCollector {
             }
         }
 
+        backup_metrics(&mut encoder, &s)?;
+
         if !s.model_pulls.is_empty() {
             let mut family = encoder.encode_descriptor(
                 "model_pull_completed_bytes",
@@ -164,7 +217,45 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
         assert!(!text.contains("step=\"skills\""), "{text}");
+        assert!(
+            !text.contains("backup"),
+            "no backup metrics without a target: {text}"
+        );
         assert!(text.ends_with("# EOF\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn exposes_backups_by_reason_and_result() -> Result<(), std::fmt::Error> {
+        use openclaw_api::backup::{BackupReason, BackupRecord, BackupState};
+        let board = Board::default();
+        board.update(|s| s.backup.enabled = true);
+        let record = |state, size_bytes| BackupRecord {
+            id: "r".into(),
+            reason: BackupReason::Schedule,
+            state,
+            key: None,
+            size_bytes,
+            files: 1,
+            checksum: None,
+            started_at: "2026-11-26T03:00:00Z".into(),
+            finished_at: Some("2026-11-26T03:00:02Z".into()),
+            duration_seconds: Some(2.5),
+            error: None,
+        };
+        board.backup_finished(record(BackupState::Succeeded, 4096), 1_795_748_402);
+        board.backup_finished(record(BackupState::Failed, 0), 1_795_748_500);
+        let text = render(&registry(board))?;
+        for line in [
+            "openclaw_supervisor_backups_total{reason=\"schedule\",result=\"succeeded\"} 1",
+            "openclaw_supervisor_backups_total{reason=\"schedule\",result=\"failed\"} 1",
+            "openclaw_supervisor_backup_last_success_timestamp_seconds 1795748402",
+            "openclaw_supervisor_backup_last_duration_seconds 2.5",
+            "openclaw_supervisor_backup_last_size_bytes 4096",
+            "openclaw_supervisor_backup_running 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
         Ok(())
     }
 }

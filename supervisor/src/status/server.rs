@@ -22,7 +22,7 @@ use super::{
     health::{self, Verdict},
     metrics,
 };
-use crate::board::Board;
+use crate::{backup::manager::BackupManager, board::Board};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,8 @@ pub struct ServerState {
     pub gateway_started: StartupFlag,
     /// Token of the control endpoints; `None` disables them.
     pub control_token: Option<ControlToken>,
+    /// Runs the backups `POST /backup` asks for.
+    pub backups: BackupManager,
     metrics: Arc<Registry>,
 }
 
@@ -61,11 +63,17 @@ impl ServerState {
     ) -> Self {
         let metrics = Arc::new(metrics::registry(board.clone()));
         Self {
+            backups: BackupManager::disabled(board.clone()),
             board,
             gateway_started,
             control_token,
             metrics,
         }
+    }
+
+    /// The same state, with `backups` answering `POST /backup`.
+    pub fn with_backups(self, backups: BackupManager) -> Self {
+        Self { backups, ..self }
     }
 }
 

@@ -3,10 +3,13 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use openclaw_api::instance::status::StepState;
+use openclaw_api::{
+    backup::{BackupReport, BackupState, RestoreRecord, RestoreState},
+    instance::status::StepState,
+};
 
 use super::client::{ClientError, HttpClient};
-use crate::board::Snapshot;
+use crate::board::{Snapshot, reason_name};
 
 /// Default address of the status server, as `kubectl port-forward pod/<pod> 9090` makes it.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9090";
@@ -155,6 +158,12 @@ pub fn render(view: &StatusView) -> String {
         out.push('\n');
         table(&mut out, ["SKILL", "VERSION", "SHA256"], &rows);
     }
+    if let Some(line) = backup_line(&view.backup) {
+        let _ = writeln!(out, "\nbackup: {line}");
+    }
+    if let Some(restore) = &view.backup.restore {
+        let _ = writeln!(out, "restore: {}", restore_line(restore));
+    }
     if let Some(recovery) = &view.recovered_from_unclean_stop {
         let _ = writeln!(out, "\nrecovered from an unclean stop: {recovery}");
     }
@@ -170,6 +179,69 @@ pub fn render(view: &StatusView) -> String {
         let _ = writeln!(out, "\nversions: {}", versions.join(", "));
     }
     out
+}
+
+/// One line about backups: what runs, how the last one ended, when the next is due.
+fn backup_line(report: &BackupReport) -> Option<String> {
+    if !report.enabled {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(current) = &report.current {
+        parts.push(format!(
+            "running {} ({}, {} so far)",
+            current.id,
+            reason_name(current.reason),
+            bytes(i64::try_from(current.size_bytes).unwrap_or(i64::MAX))
+        ));
+    }
+    match &report.last {
+        Some(last) if last.state == BackupState::Failed => parts.push(format!(
+            "last {} failed at {}: {}",
+            last.id,
+            last.finished_at.as_deref().unwrap_or("-"),
+            last.error.as_deref().unwrap_or("unknown error")
+        )),
+        Some(last) => parts.push(format!(
+            "last {} succeeded at {}: {}, {}",
+            last.id,
+            last.finished_at.as_deref().unwrap_or("-"),
+            last.key.as_deref().unwrap_or("-"),
+            bytes(i64::try_from(last.size_bytes).unwrap_or(i64::MAX))
+        )),
+        None => parts.push("none yet".to_owned()),
+    }
+    if let Some(next) = &report.next_scheduled {
+        parts.push(format!("next at {next}"));
+    }
+    Some(parts.join("; "))
+}
+
+fn restore_line(restore: &RestoreRecord) -> String {
+    let state = match restore.state {
+        RestoreState::Running => "running",
+        RestoreState::Succeeded => "succeeded",
+        RestoreState::Failed => "failed",
+        RestoreState::SkippedNotEmpty => "skipped (workspace not empty)",
+    };
+    let mut line = format!("{} from {}", state, restore.source);
+    if restore.state == RestoreState::Succeeded {
+        let _ = write!(
+            line,
+            ": {} files, {}{}",
+            restore.files,
+            bytes(i64::try_from(restore.bytes).unwrap_or(i64::MAX)),
+            if restore.verified_manifest {
+                ", verified against its manifest"
+            } else {
+                ", no manifest"
+            }
+        );
+    }
+    if let Some(error) = &restore.error {
+        let _ = write!(line, ": {error}");
+    }
+    line
 }
 
 fn state_word(state: StepState) -> &'static str {
@@ -240,7 +312,14 @@ mod tests {
             "modelPulls": [{"model": "llama3.2", "state": "Running", "completedBytes": 1_073_741_824_i64, "totalBytes": 2_147_483_648_i64}],
             "skills": [{"name": "weather", "version": "1.0.0", "sha256": "0123456789abcdef0123"}],
             "versions": {"openclaw": "2026.9.6", "supervisor": "0.1.0"},
-            "recoveredFromUncleanStop": "removed stale gateway.state.lock"
+            "recoveredFromUncleanStop": "removed stale gateway.state.lock",
+            "backup": {
+                "enabled": true,
+                "last": {"id": "r7", "reason": "request", "state": "Failed", "startedAt": "2026-11-26T03:00:00Z",
+                         "finishedAt": "2026-11-26T03:00:09Z", "error": "S3 refused the credentials (SignatureDoesNotMatch)"},
+                "nextScheduled": "2026-11-27T03:00:00Z",
+                "restore": {"source": "s3://b/a.tar.gz", "state": "Succeeded", "files": 12, "bytes": 2048}
+            }
         }))
     }
 
@@ -258,6 +337,8 @@ mod tests {
             "weather  1.0.0    0123456789ab",
             "recovered from an unclean stop: removed stale gateway.state.lock",
             "versions: openclaw 2026.9.6, supervisor 0.1.0",
+            "backup: last r7 failed at 2026-11-26T03:00:09Z: S3 refused the credentials (SignatureDoesNotMatch); next at 2026-11-27T03:00:00Z",
+            "restore: succeeded from s3://b/a.tar.gz: 12 files, 2.0 KiB, no manifest",
         ] {
             assert!(
                 text.lines().any(|l| l == expected),

@@ -1,7 +1,8 @@
 //! Shared pieces of the pipeline tests: loopback servers that follow the documented ClawHub,
-//! Ollama and PyPI protocols, a fake npm, and builders for plans, environments and zips.
+//! npm registry, Ollama and PyPI protocols, a fake npm, and builders for plans, environments and zips.
 
 pub mod clawhub;
+pub mod npm_registry;
 pub mod ollama;
 pub mod pypi;
 

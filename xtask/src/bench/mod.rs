@@ -1,5 +1,6 @@
 //! `cargo xtask bench <what>`: benchmarks whose figures the README reports.
 
+mod backup;
 mod operator;
 mod supervisor;
 
@@ -14,11 +15,15 @@ pub enum Bench {
     /// The supervisor's start-up pipeline cold (in parallel vs one step after another), a warm
     /// restart to the gateway's exec, and its RSS while the real gateway runs.
     Supervisor(supervisor::Args),
+    /// The workspace backed up to and restored from a local SeaweedFS against `tar | zstd -3
+    /// -T0` and `zstd -d | tar -x` in the same run, and the supervisor's peak RSS at two sizes.
+    Backup(backup::Args),
 }
 
 pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Operator(args) => operator::run(&args),
         Bench::Supervisor(args) => supervisor::run(&args),
+        Bench::Backup(args) => backup::run(&args),
     }
 }

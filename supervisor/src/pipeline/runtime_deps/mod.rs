@@ -5,16 +5,14 @@
 mod pnpm;
 mod pypi;
 mod python;
+mod stream;
 
-use std::{
-    fs, io,
-    io::Read,
-    path::{Path, PathBuf},
-};
+use std::{fs, io, io::Read, path::Path};
 
 pub use pnpm::PnpmStep;
 use pypi::{parse_page, pick_uv_wheel};
 pub use python::PythonStep;
+use stream::Staged;
 
 use super::fsutil;
 
@@ -31,9 +29,6 @@ pub fn link(target: &Path, link: &Path) -> io::Result<()> {
     })
 }
 
-/// Which uv binaries an archive holds, by name (`uv`, `uvx`), with their bytes.
-pub type Binaries = Vec<(String, Vec<u8>)>;
-
 fn wanted(path: &str) -> Option<String> {
     let name = path.rsplit('/').next()?;
     // A wheel keeps them in `uv-<ver>.data/scripts/`; astral's tarballs in `uv-<target>/`.
@@ -41,60 +36,60 @@ fn wanted(path: &str) -> Option<String> {
     (matches!(name, "uv" | "uvx") && in_place).then(|| name.to_owned())
 }
 
-/// Reads `uv` and `uvx` out of a wheel, a zip or a `.tar.gz`.
-pub fn uv_binaries(archive: &[u8]) -> io::Result<Binaries> {
-    let mut found = Vec::new();
-    if archive.starts_with(b"PK") {
-        let mut zip = zip::ZipArchive::new(io::Cursor::new(archive)).map_err(io::Error::other)?;
-        for i in 0..zip.len() {
-            let mut entry = zip.by_index(i).map_err(io::Error::other)?;
+/// Streams `uv` and `uvx` out of a wheel, a zip or a `.tar.gz` read from `archive` into
+/// temporary files in `bin`, reading no further than the last entry.
+pub fn stage_uv(archive: &mut dyn Read, bin: &Path) -> io::Result<Staged> {
+    let mut magic = [0u8; 2];
+    archive.read_exact(&mut magic)?;
+    let mut reader = io::Cursor::new(magic).chain(archive);
+    let mut staged = Staged::default();
+    if &magic == b"PK" {
+        while let Some(mut entry) =
+            zip::read::read_zipfile_from_stream(&mut reader).map_err(io::Error::other)?
+        {
             let name = entry.name().map_err(io::Error::other)?.into_owned();
-            if let Some(bin) = wanted(&name).filter(|_| entry.is_file()) {
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes)?;
-                found.push((bin, bytes));
+            if let Some(bin_name) = wanted(&name).filter(|_| entry.is_file()) {
+                staged.add(bin, &bin_name, &mut entry)?;
             }
         }
     } else {
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
         for entry in tar.entries()? {
             let mut entry = entry?;
             if !entry.header().entry_type().is_file() {
                 continue;
             }
             let name = entry.path()?.to_string_lossy().into_owned();
-            if let Some(bin) = wanted(&name) {
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes)?;
-                found.push((bin, bytes));
+            if let Some(bin_name) = wanted(&name) {
+                staged.add(bin, &bin_name, &mut entry)?;
             }
         }
     }
-    if !found.iter().any(|(n, _)| n == "uv") {
+    if !staged.names().iter().any(|n| n == "uv") {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "no uv binary in the archive",
         ));
     }
-    Ok(found)
-}
-
-/// Writes the binaries into `bin`, executable.
-pub fn install_binaries(binaries: &Binaries, bin: &Path) -> io::Result<Vec<PathBuf>> {
-    binaries
-        .iter()
-        .map(|(name, bytes)| {
-            let path = bin.join(name);
-            fsutil::write_atomic(&path, bytes, 0o755)?;
-            Ok(path)
-        })
-        .collect()
+    Ok(staged)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    fn staged(archive: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
+        let dir = tempfile::tempdir()?;
+        let staged = stage_uv(&mut &archive[..], dir.path())?;
+        let names = staged.names();
+        let placed = staged.commit()?;
+        names
+            .into_iter()
+            .zip(placed)
+            .map(|(n, p)| Ok((n, std::fs::read(p)?)))
+            .collect()
+    }
 
     #[test]
     fn finds_uv_in_a_wheel_and_in_a_tarball() -> io::Result<()> {
@@ -110,10 +105,13 @@ mod tests {
             w.write_all(name.as_bytes())?;
         }
         let wheel = w.finish().map_err(io::Error::other)?.into_inner();
-        let found = uv_binaries(&wheel)?;
+        let found = staged(&wheel)?;
         assert_eq!(
-            found.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            ["uv", "uvx"]
+            found,
+            vec![
+                ("uv".to_owned(), b"uv-0.9.5.data/scripts/uv".to_vec()),
+                ("uvx".to_owned(), b"uv-0.9.5.data/scripts/uvx".to_vec())
+            ]
         );
 
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
@@ -126,8 +124,19 @@ mod tests {
         header.set_cksum();
         tar.append_data(&mut header, "uv-x86_64-unknown-linux-gnu/uv", &b"ELF!"[..])?;
         let gz = tar.into_inner()?.finish()?;
-        assert_eq!(uv_binaries(&gz)?, vec![("uv".to_owned(), b"ELF!".to_vec())]);
-        assert!(uv_binaries(b"PK\x03\x04junk").is_err());
+        assert_eq!(staged(&gz)?, vec![("uv".to_owned(), b"ELF!".to_vec())]);
+        assert!(staged(b"PK\x03\x04junk").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn what_is_not_committed_is_removed() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut staged = Staged::default();
+        staged.add(dir.path(), "uv", &mut &b"ELF"[..])?;
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        drop(staged);
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "no temp file left");
         Ok(())
     }
 }

@@ -1,16 +1,22 @@
-//! Step `pnpm`: `npm install --global pnpm@<version>` into `~/.openclaw/.local`, from the
-//! configured registry (`OPENCLAW_MIRROR_NPM`), with lifecycle scripts disabled.
+//! Step `pnpm`: pnpm from the npm registry (`OPENCLAW_MIRROR_NPM`), installed natively where
+//! `npm install --global` would put it: the package in
+//! `~/.openclaw/.local/lib/node_modules/pnpm`, its executables (`pnpm`, `pnpx`) linked in
+//! `~/.openclaw/.local/bin`. The tarball is checked against the registry's integrity; no
+//! lifecycle script runs (pnpm has no runtime dependencies, so no npm process either).
 
 use serde::Serialize;
 
 use crate::pipeline::{
-    npm::Npm,
+    npm::install::{any_package, install_into, link_bins},
     step::{BoxFuture, Done, Step, StepCtx, StepError, StepOutput, inputs_json, names},
 };
 
 /// The `pnpm` step (only in the graph when the plan asks for pnpm).
 #[derive(Debug)]
 pub struct PnpmStep;
+
+/// The package.
+const PACKAGE: &str = "pnpm";
 
 #[derive(Serialize)]
 struct Inputs<'a> {
@@ -42,14 +48,27 @@ impl Step for PnpmStep {
 
     fn run<'a>(&'a self, ctx: &'a StepCtx) -> BoxFuture<'a, Result<Done, StepError>> {
         Box::pin(async move {
-            let npm = Npm::of(ctx);
-            let version = npm
-                .install_spec("pnpm", &format!("pnpm@{}", ctx.env.pnpm_version))
-                .await?;
-            let mut output =
-                StepOutput::summary(format!("pnpm {version} in {}", ctx.env.bin_dir().display()));
-            output.path.push(ctx.env.bin_dir());
-            output.versions.insert("pnpm".into(), version);
+            let prefix = ctx.env.local_dir();
+            let package_dir = prefix.join("lib/node_modules").join(PACKAGE);
+            let placed = install_into(
+                ctx,
+                PACKAGE,
+                Some(&ctx.env.pnpm_version),
+                None,
+                &package_dir,
+                any_package,
+            )
+            .await?;
+            let bin = ctx.env.bin_dir();
+            let linked = link_bins(PACKAGE, &package_dir, &prefix, &bin)?;
+            let mut output = StepOutput::summary(format!(
+                "pnpm {} in {} ({})",
+                placed.version,
+                bin.display(),
+                linked.join(", ")
+            ));
+            output.path.push(bin);
+            output.versions.insert("pnpm".into(), placed.version);
             Ok(Done::Ran(output))
         })
     }

@@ -11,10 +11,12 @@ use std::{
 
 use serde::Serialize;
 
-use super::{install_binaries, link, parse_page, pick_uv_wheel, uv_binaries};
+use super::{
+    link, parse_page, pick_uv_wheel, stage_uv,
+    stream::{Sha256Reader, StreamError, consume_body},
+};
 use crate::pipeline::{
     ca_bundle::BUNDLE_FILE,
-    cache::sha256_hex,
     exec::CommandSpec,
     http::{self, HttpError, RetryPolicy},
     step::{BoxFuture, Done, Step, StepCtx, StepError, StepOutput, inputs_json, names},
@@ -31,6 +33,13 @@ pub enum PythonError {
     /// The index has no uv wheel for this machine.
     #[error("no uv wheel for {arch} on {index}")]
     NoWheel { arch: &'static str, index: String },
+    /// The uv archive could not be downloaded or unpacked.
+    #[error("failed to download and unpack {url}")]
+    Download {
+        url: String,
+        #[source]
+        error: StreamError,
+    },
     /// The download does not match the index's checksum.
     #[error("{url}: SHA-256 is {actual}, the index says {expected}")]
     Checksum {
@@ -183,8 +192,26 @@ async fn install_uv(ctx: &StepCtx, bin: &Path) -> Result<String, PythonError> {
             (dist.url.clone(), dist.sha256.clone(), version)
         }
     };
-    let archive = get(url.clone(), "*/*").await?;
-    let actual = sha256_hex(&archive);
+    // The wheel is hashed and unpacked while it downloads; the binaries take their names only
+    // once the whole download matched the index's checksum.
+    let response = http::send(&retry, || {
+        ctx.http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "*/*")
+            .timeout(Duration::from_secs(300))
+    })
+    .await?;
+    let target = bin.to_owned();
+    let (actual, staged) = consume_body(response, 200 * 1024 * 1024, move |body| {
+        let mut hashed = Sha256Reader::new(body);
+        let staged = stage_uv(&mut hashed, &target)?;
+        Ok((hashed.finish()?, staged))
+    })
+    .await
+    .map_err(|error| PythonError::Download {
+        url: url.clone(),
+        error,
+    })?;
     if let Some(expected) = expected
         && expected != actual
     {
@@ -194,16 +221,7 @@ async fn install_uv(ctx: &StepCtx, bin: &Path) -> Result<String, PythonError> {
             actual,
         });
     }
-    let bin = bin.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let binaries = uv_binaries(&archive).map_err(io_error(Path::new(&url)))?;
-        install_binaries(&binaries, &bin).map_err(io_error(&bin))
-    })
-    .await
-    .map_err(|e| PythonError::Io {
-        path: "uv".into(),
-        error: io::Error::other(e),
-    })??;
+    staged.commit().map_err(io_error(bin))?;
     Ok(version)
 }
 

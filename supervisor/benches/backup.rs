@@ -1,0 +1,419 @@
+//! The backup benchmark (`cargo xtask bench backup`), printed as `name: value` lines:
+//!
+//! - `backup_ratio`: seconds of `tar -cf - DIR | zstd -3 -T0 > /dev/null` over seconds of the
+//!   supervisor's backup of the same workspace to a local SeaweedFS (archive, per-file sha256
+//!   manifest, multipart upload); higher is better, 1.0 is as fast as the baseline;
+//! - `restore_ratio`: seconds of `zstd -d < archive | tar -x -C DIR` (the archive on local disk)
+//!   over seconds of the supervisor's restore from SeaweedFS into an empty directory (download,
+//!   checksum verification, staging, switch-over);
+//! - `peak_rss_mib_1g`, `peak_rss_mib_4g`: peak RSS (VmHWM) of a process doing only the
+//!   supervisor's backup, for a 1 GiB and a 4 GiB workspace.
+//!
+//! Each run uses a fresh SeaweedFS; baseline and supervisor alternate which goes first; the
+//! medians of `--runs` (default 3) are reported, with the raw seconds and sizes on other lines.
+//! The workspaces are generated (see `backup/workspace.rs`) under `--dir` (default: the
+//! system's temporary directory) and removed afterwards; the free space is checked first.
+//! Progress goes to stderr.
+
+mod child;
+mod workspace;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    time::Instant,
+};
+
+use child::{ACCESS_KEY_ENV, Job, SECRET_KEY_ENV};
+use openclaw_testkit::seaweed::SeaweedFs;
+
+type Result<T, E = String> = std::result::Result<T, E>;
+
+const MIB: u64 = 1 << 20;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.iter().position(|a| a == "--child") {
+        Some(at) => Job::parse(&args[at + 1..]).and_then(|job| child::run(&job)),
+        None => Options::parse(&args).and_then(|options| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("starting the runtime: {e}"))?
+                .block_on(bench(&options))
+        }),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Options {
+    runs: usize,
+    small_mib: u64,
+    large_mib: u64,
+    dir: PathBuf,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options {
+            runs: 3,
+            small_mib: 1024,
+            large_mib: 4096,
+            dir: std::env::temp_dir(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{arg} needs a value"))
+            };
+            let number = |text: String| {
+                text.parse::<u64>()
+                    .map_err(|e| format!("{arg} {text}: {e}"))
+            };
+            match arg.as_str() {
+                "--runs" => options.runs = number(value()?)?.max(1) as usize,
+                "--small-mib" => options.small_mib = number(value()?)?.max(1),
+                "--large-mib" => options.large_mib = number(value()?)?,
+                "--dir" => options.dir = PathBuf::from(value()?),
+                // cargo bench passes --bench to harness-less benchmarks.
+                "--bench" => {}
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Name suffix of a size's figures: `1g` for 1024 MiB, `300m` for 300 MiB.
+fn size_name(mib: u64) -> String {
+    if mib % 1024 == 0 {
+        format!("{}g", mib / 1024)
+    } else {
+        format!("{mib}m")
+    }
+}
+
+async fn bench(options: &Options) -> Result<()> {
+    let root = tempfile::Builder::new()
+        .prefix("openclaw-backup-bench-")
+        .tempdir_in(&options.dir)
+        .map_err(|e| format!("creating a directory under {}: {e}", options.dir.display()))?;
+    let small = size_name(options.small_mib);
+    let mut figures: Vec<(String, String)> = Vec::new();
+
+    // Workspace, the baseline's archive, SeaweedFS's copy and two restored trees.
+    ensure_free(root.path(), options.small_mib * MIB * 7 / 2)?;
+    let (workspace, generated) = generate(root.path(), options.small_mib)?;
+    let archive = root.path().join("baseline.tar.zst");
+    shell(&format!(
+        "tar -cf - -C {} . | zstd -3 -T0 -q -o {}",
+        quote(&workspace),
+        quote(&archive)
+    ))?;
+    let archive_bytes = fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
+
+    let mut backup_baseline = Vec::new();
+    let mut backup_ours = Vec::new();
+    let mut restore_baseline = Vec::new();
+    let mut restore_ours = Vec::new();
+    let mut backup_rss = Vec::new();
+    let mut restore_rss = Vec::new();
+    let mut our_archive_bytes = 0;
+    for run in 0..options.runs {
+        eprintln!("==> run {} of {} ({small})", run + 1, options.runs);
+        let s3 = SeaweedFs::start_in(root.path()).await;
+        let baseline_first = run % 2 == 0;
+
+        let baseline = || {
+            timed(|| {
+                shell(&format!(
+                    "tar -cf - -C {} . | zstd -3 -T0 -q > /dev/null",
+                    quote(&workspace)
+                ))
+            })
+        };
+        let ours = || child(&s3, "backup", &workspace);
+        let (b, o) = if baseline_first {
+            let b = baseline()?;
+            (b, ours()?)
+        } else {
+            let o = ours()?;
+            (baseline()?, o)
+        };
+        backup_baseline.push(b);
+        backup_ours.push(o.seconds);
+        backup_rss.push(o.vmhwm_kib);
+        our_archive_bytes = o.number("archive_bytes").unwrap_or(0);
+        check_files(&o, generated.files, "backup")?;
+
+        let baseline_dir = root.path().join("restored-baseline");
+        let ours_dir = root.path().join("restored-ours");
+        for dir in [&baseline_dir, &ours_dir] {
+            fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        let baseline = || {
+            timed(|| {
+                shell(&format!(
+                    "zstd -d -q < {} | tar -x -C {}",
+                    quote(&archive),
+                    quote(&baseline_dir)
+                ))
+            })
+        };
+        let ours = || child(&s3, "restore", &ours_dir);
+        let (b, o) = if baseline_first {
+            let b = baseline()?;
+            (b, ours()?)
+        } else {
+            let o = ours()?;
+            (baseline()?, o)
+        };
+        restore_baseline.push(b);
+        restore_ours.push(o.seconds);
+        restore_rss.push(o.vmhwm_kib);
+        check_files(&o, generated.files, "restore")?;
+        for dir in [&baseline_dir, &ours_dir] {
+            fs::remove_dir_all(dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+        }
+        eprintln!(
+            "    backup {b_base:.2}s vs {b_ours:.2}s, restore {r_base:.2}s vs {r_ours:.2}s",
+            b_base = backup_baseline[run],
+            b_ours = backup_ours[run],
+            r_base = restore_baseline[run],
+            r_ours = restore_ours[run],
+        );
+    }
+    let median_backup_baseline = median(&backup_baseline);
+    let median_backup_ours = median(&backup_ours);
+    let median_restore_baseline = median(&restore_baseline);
+    let median_restore_ours = median(&restore_ours);
+    figures.extend([
+        (
+            "backup_ratio".to_owned(),
+            format!("{:.2}", median_backup_baseline / median_backup_ours),
+        ),
+        (
+            "restore_ratio".to_owned(),
+            format!("{:.2}", median_restore_baseline / median_restore_ours),
+        ),
+        (
+            format!("peak_rss_mib_{small}"),
+            mib(backup_rss.iter().copied().max().unwrap_or(0)),
+        ),
+    ]);
+    fs::remove_dir_all(&workspace).map_err(|e| format!("removing {}: {e}", workspace.display()))?;
+    fs::remove_file(&archive).map_err(|e| format!("removing {}: {e}", archive.display()))?;
+
+    if options.large_mib > 0 {
+        let large = size_name(options.large_mib);
+        eprintln!("==> {large}: the supervisor's backup only, for its peak RSS");
+        // The workspace and SeaweedFS's copy.
+        ensure_free(root.path(), options.large_mib * MIB * 2)?;
+        let (workspace, generated) = generate(root.path(), options.large_mib)?;
+        let s3 = SeaweedFs::start_in(root.path()).await;
+        let run = child(&s3, "backup", &workspace)?;
+        check_files(&run, generated.files, "backup")?;
+        drop(s3);
+        fs::remove_dir_all(&workspace)
+            .map_err(|e| format!("removing {}: {e}", workspace.display()))?;
+        eprintln!("    backup {:.2}s", run.seconds);
+        figures.push((format!("peak_rss_mib_{large}"), mib(run.vmhwm_kib)));
+        figures.push((
+            format!("backup_seconds_{large}"),
+            format!("{:.2}", run.seconds),
+        ));
+    }
+
+    figures.extend([
+        (
+            format!("backup_baseline_seconds_{small}"),
+            format!("{median_backup_baseline:.2}"),
+        ),
+        (
+            format!("backup_seconds_{small}"),
+            format!("{median_backup_ours:.2}"),
+        ),
+        (
+            format!("restore_baseline_seconds_{small}"),
+            format!("{median_restore_baseline:.2}"),
+        ),
+        (
+            format!("restore_seconds_{small}"),
+            format!("{median_restore_ours:.2}"),
+        ),
+        (
+            format!("peak_rss_mib_restore_{small}"),
+            mib(restore_rss.iter().copied().max().unwrap_or(0)),
+        ),
+        (
+            format!("workspace_files_{small}"),
+            generated.files.to_string(),
+        ),
+        (
+            format!("workspace_mib_{small}"),
+            mib(generated.bytes / 1024),
+        ),
+        (
+            format!("baseline_archive_mib_{small}"),
+            mib(archive_bytes / 1024),
+        ),
+        (
+            format!("archive_mib_{small}"),
+            mib(our_archive_bytes / 1024),
+        ),
+        ("runs".to_owned(), options.runs.to_string()),
+    ]);
+    for (name, value) in figures {
+        println!("{name}: {value}");
+    }
+    Ok(())
+}
+
+/// Generates a workspace of `size_mib` under `root`.
+fn generate(root: &Path, size_mib: u64) -> Result<(PathBuf, workspace::Generated)> {
+    let dir = root.join(format!("workspace-{}", size_name(size_mib)));
+    eprintln!(
+        "==> generating a {} workspace in {}",
+        size_name(size_mib),
+        dir.display()
+    );
+    let started = Instant::now();
+    let generated = workspace::generate(&dir, size_mib * MIB)
+        .map_err(|e| format!("generating the workspace in {}: {e}", dir.display()))?;
+    eprintln!(
+        "    {} files, {} MiB in {:.1}s",
+        generated.files,
+        generated.bytes / MIB,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((dir, generated))
+}
+
+/// Fails unless `dir`'s file system has `bytes` free.
+fn ensure_free(dir: &Path, bytes: u64) -> Result<()> {
+    let stat =
+        nix::sys::statvfs::statvfs(dir).map_err(|e| format!("statvfs {}: {e}", dir.display()))?;
+    let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
+    if free < bytes {
+        return Err(format!(
+            "{} has {} MiB free; this step needs {} MiB: free some space or pass --dir (e.g. --dir /dev/shm)",
+            dir.display(),
+            free / MIB,
+            bytes / MIB
+        ));
+    }
+    Ok(())
+}
+
+/// What a child reported, and how long it took from spawn to exit.
+#[derive(Debug)]
+struct ChildRun {
+    seconds: f64,
+    vmhwm_kib: u64,
+    lines: Vec<(String, String)>,
+}
+
+impl ChildRun {
+    fn number(&self, name: &str) -> Option<u64> {
+        self.lines
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.parse().ok())
+    }
+}
+
+fn check_files(run: &ChildRun, expected: u64, what: &str) -> Result<()> {
+    match run.number("files") {
+        Some(files) if files == expected => Ok(()),
+        other => Err(format!(
+            "the {what} reported {other:?} files, {expected} were generated"
+        )),
+    }
+}
+
+/// Runs this binary as `--child action` against `s3` on `dir`.
+fn child(s3: &SeaweedFs, action: &str, dir: &Path) -> Result<ChildRun> {
+    let job = Job {
+        action: action.to_owned(),
+        endpoint: s3.endpoint().to_owned(),
+        bucket: s3.bucket().to_owned(),
+        dir: dir.to_owned(),
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?;
+    let started = Instant::now();
+    let output = Command::new(exe)
+        .args(job.args())
+        .env(ACCESS_KEY_ENV, s3.access_key())
+        .env(SECRET_KEY_ENV, s3.secret_key())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("starting the {action} child: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "the {action} child failed ({}): {stdout}",
+            output.status
+        ));
+    }
+    let lines: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    let mut run = ChildRun {
+        seconds,
+        vmhwm_kib: 0,
+        lines,
+    };
+    run.vmhwm_kib = run
+        .number("vmhwm_kib")
+        .ok_or_else(|| format!("the {action} child printed no vmhwm_kib: {stdout}"))?;
+    Ok(run)
+}
+
+/// Runs `f` and returns its seconds.
+fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
+    let started = Instant::now();
+    f()?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// `bash -c 'set -o pipefail; <script>'`, failing on a non-zero exit.
+fn shell(script: &str) -> Result<()> {
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; {script}"))
+        .status()
+        .map_err(|e| format!("running bash: {e}"))?;
+    if !status.success() {
+        return Err(format!("`{script}` failed ({status})"));
+    }
+    Ok(())
+}
+
+/// A path quoted for bash.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}

@@ -1,0 +1,140 @@
+//! The measured process: this benchmark binary started again with `--child backup|restore`,
+//! doing only what the supervisor does for one backup or one restore (the same library
+//! functions, the same multi-threaded runtime), then printing its peak RSS (VmHWM) so that the
+//! figure is of a process doing nothing else.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use openclaw_api::plan::{S3Connection, S3CredentialsEnv};
+use openclaw_supervisor::backup::{
+    restore,
+    snapshot::{self, Target},
+    store::Bucket,
+};
+
+/// Environment variables the child reads its S3 credentials from.
+pub const ACCESS_KEY_ENV: &str = "BENCH_S3_ACCESS_KEY_ID";
+/// See [`ACCESS_KEY_ENV`].
+pub const SECRET_KEY_ENV: &str = "BENCH_S3_SECRET_ACCESS_KEY";
+
+/// Snapshot id and key prefix of the benchmark's snapshots.
+pub const SNAPSHOT_ID: &str = "bench";
+pub const PREFIX: &str = "bench/workspace/";
+
+/// What the parent passes.
+#[derive(Debug)]
+pub struct Job {
+    /// `backup` or `restore`.
+    pub action: String,
+    /// S3 endpoint and bucket.
+    pub endpoint: String,
+    pub bucket: String,
+    /// The workspace (backup: read; restore: an empty directory to fill).
+    pub dir: PathBuf,
+}
+
+impl Job {
+    /// The command line of a child running this job.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--child".into(),
+            self.action.clone(),
+            self.endpoint.clone(),
+            self.bucket.clone(),
+            self.dir.display().to_string(),
+        ]
+    }
+
+    /// Parses what [`Self::args`] produced (after `--child`).
+    pub fn parse(rest: &[String]) -> Result<Job, String> {
+        match rest {
+            [action, endpoint, bucket, dir, ..] => Ok(Job {
+                action: action.clone(),
+                endpoint: endpoint.clone(),
+                bucket: bucket.clone(),
+                dir: PathBuf::from(dir),
+            }),
+            _ => Err(format!(
+                "--child needs: action endpoint bucket dir, got {rest:?}"
+            )),
+        }
+    }
+}
+
+/// Runs `job` and prints `key: value` lines for the parent (`vmhwm_kib` last).
+pub fn run(job: &Job) -> Result<(), String> {
+    // As the supervisor's main does.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async {
+        let bucket = bucket(&job.endpoint, &job.bucket)?;
+        match job.action.as_str() {
+            "backup" => backup(bucket, &job.dir).await,
+            "restore" => restore_into(bucket, &job.dir).await,
+            other => Err(format!("unknown child action {other}")),
+        }
+    })?;
+    println!("vmhwm_kib: {}", vmhwm_kib()?);
+    Ok(())
+}
+
+fn bucket(endpoint: &str, bucket: &str) -> Result<Bucket, String> {
+    let connection = S3Connection {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".to_owned()),
+        path_style: true,
+        credentials: Some(S3CredentialsEnv {
+            access_key_id: ACCESS_KEY_ENV.to_owned(),
+            secret_access_key: SECRET_KEY_ENV.to_owned(),
+            session_token: None,
+        }),
+    };
+    Bucket::open(&connection, bucket, |name| std::env::var(name).ok())
+        .map_err(|e| format!("opening the bucket: {e}"))
+}
+
+async fn backup(bucket: Bucket, workspace: &Path) -> Result<(), String> {
+    let target = Target {
+        bucket,
+        prefix: PREFIX.to_owned(),
+        instance: "bench/workspace".to_owned(),
+        workspace: workspace.to_owned(),
+        timeout: Duration::from_secs(3600),
+        retention: 1,
+    };
+    let taken = snapshot::take(&target, SNAPSHOT_ID, |_| {}, |_| {})
+        .await
+        .map_err(|e| format!("backup: {}", openclaw_supervisor::backup::error_text(&e)))?;
+    println!("key: {}", taken.key);
+    println!("archive_bytes: {}", taken.size);
+    println!("files: {}", taken.files);
+    Ok(())
+}
+
+async fn restore_into(bucket: Bucket, state_dir: &Path) -> Result<(), String> {
+    let key = format!(
+        "{PREFIX}{SNAPSHOT_ID}{}",
+        openclaw_api::backup::ARCHIVE_SUFFIX
+    );
+    let restored = restore::restore(&bucket, &key, state_dir)
+        .await
+        .map_err(|e| format!("restore: {}", openclaw_supervisor::backup::error_text(&e)))?;
+    println!("files: {}", restored.files);
+    Ok(())
+}
+
+/// Peak resident set size of this process.
+fn vmhwm_kib() -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("reading /proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM in /proc/self/status".to_owned())
+}

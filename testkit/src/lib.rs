@@ -1,0 +1,10 @@
+//! Real components for the workspace's tests and benchmarks, started by the test itself.
+//!
+//! - [`seaweed`]: SeaweedFS `weed mini` as a local S3 on free loopback ports, with a bucket, an
+//!   access key and a helper to look inside the bucket ([`seaweed::SeaweedFs`]).
+//! - [`location`]: where `cargo xtask seaweedfs` installs the `weed` binary (shared with xtask,
+//!   which depends on this crate without its `server` feature).
+
+pub mod location;
+#[cfg(feature = "server")]
+pub mod seaweed;

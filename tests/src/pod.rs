@@ -1,0 +1,148 @@
+//! Playing an instance's pod locally: KWOK runs no containers, so the tests run the real
+//! supervisor binary with the plan and the Secrets the operator rendered for the pod, as the
+//! pod would get them (the plan mounted from the ConfigMap, the control token and the S3
+//! credentials in the environment).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use openclaw_api::plan::{CONTROL_TOKEN_ENV, PLAN_FILE};
+
+use crate::{
+    TestCluster,
+    process::{ChildGuard, workspace_binary},
+    wait,
+};
+
+/// A supervisor running an instance's plan on a local port.
+#[derive(Debug)]
+pub struct LocalPod {
+    /// The supervisor's status address, `127.0.0.1:<port>`, to give the operator.
+    pub address: String,
+    /// `$HOME` of the pod; the workspace is `home/.openclaw`.
+    pub home: PathBuf,
+    child: Option<ChildGuard>,
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl LocalPod {
+    /// A pod that will listen on a free port; start it once the operator rendered its plan.
+    pub fn new(home: &Path) -> Result<Self> {
+        Ok(Self {
+            address: format!("127.0.0.1:{}", free_port()?),
+            home: home.to_owned(),
+            child: None,
+        })
+    }
+
+    /// The workspace (`OPENCLAW_STATE_DIR`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.home.join(".openclaw")
+    }
+
+    /// Waits for the operator to render `instance`'s plan and starts the supervisor with it,
+    /// `env` added to the environment (for example the S3 credentials the pod would get from
+    /// the credentials Secret). The gateway is replaced by `sleep`: these tests are about the
+    /// supervisor, not the agent.
+    pub async fn start(
+        &mut self,
+        cluster: &TestCluster,
+        ns: &str,
+        instance: &str,
+        env: &[(&str, &str)],
+    ) -> Result<()> {
+        let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
+        let config_map = format!("{instance}-config");
+        let plan = wait::until("the rendered plan", Duration::from_secs(60), || async {
+            Ok(config_maps
+                .get_opt(&config_map)
+                .await?
+                .and_then(|cm| cm.data)
+                .and_then(|mut data| data.remove(PLAN_FILE)))
+        })
+        .await?;
+        let token = control_token(cluster, ns, instance).await?;
+        std::fs::create_dir_all(&self.home)?;
+        let plan_path = self.home.join(PLAN_FILE);
+        std::fs::write(&plan_path, plan)?;
+        let port = self
+            .address
+            .rsplit(':')
+            .next()
+            .context("address without port")?
+            .to_owned();
+        let mut command = Command::new(workspace_binary("openclaw-supervisor")?);
+        command
+            .args(["run", "--plan"])
+            .arg(&plan_path)
+            .args(["--status-address", "127.0.0.1", "--status-port", &port])
+            .env("HOME", &self.home)
+            .env("OPENCLAW_STATE_DIR", self.state_dir())
+            .env("OPENCLAW_GATEWAY_COMMAND", "sleep 3600")
+            .env(CONTROL_TOKEN_ENV, token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        self.child = Some(ChildGuard(command.spawn()?));
+        Ok(())
+    }
+
+    /// The supervisor's `/status`, once it answers.
+    pub async fn status(&self) -> Result<serde_json::Value> {
+        let url = format!("http://{}/status", self.address);
+        wait::until("the supervisor's /status", Duration::from_secs(60), || {
+            let url = url.clone();
+            async move {
+                let Ok(response) = reqwest_get(&url).await else {
+                    return Ok(None);
+                };
+                Ok(Some(response))
+            }
+        })
+        .await
+    }
+
+    /// Stops the supervisor (SIGKILL), keeping its workspace.
+    pub fn stop(&mut self) {
+        self.child = None;
+    }
+}
+
+async fn reqwest_get(url: &str) -> Result<serde_json::Value> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.json().await?)
+}
+
+/// The instance's control token, as the pod gets it.
+async fn control_token(cluster: &TestCluster, ns: &str, instance: &str) -> Result<String> {
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+    let name = format!("{instance}-gateway-token");
+    wait::until(&format!("Secret {name}"), Duration::from_secs(60), || async {
+        Ok(secrets
+            .get_opt(&name)
+            .await?
+            .and_then(|s| s.data)
+            .and_then(|mut d| d.remove("supervisor-token"))
+            .and_then(|b| String::from_utf8(b.0).ok()))
+    })
+    .await
+}
