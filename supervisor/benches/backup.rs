@@ -15,7 +15,9 @@
 //! system's temporary directory) and removed afterwards; the free space is checked first.
 //! Progress goes to stderr.
 
+#[path = "backup/child.rs"]
 mod child;
+#[path = "backup/workspace.rs"]
 mod workspace;
 
 use std::{
@@ -96,7 +98,7 @@ impl Options {
 
 /// Name suffix of a size's figures: `1g` for 1024 MiB, `300m` for 300 MiB.
 fn size_name(mib: u64) -> String {
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{}g", mib / 1024)
     } else {
         format!("{mib}m")

@@ -691,8 +691,9 @@ fn rss_child() {
     println!("RSS_GROWTH_KIB {}", after.saturating_sub(before));
 }
 
-/// `cargo test --release -p openclaw-supervisor --test backup_archive bench -- --ignored
-/// --nocapture`: archive and restore throughput on ~1 GiB against `tar | zstd -3 -T0`.
+/// `BENCH_DIR=/dev/shm cargo test --release -p openclaw-supervisor --test backup_archive bench
+/// -- --ignored --nocapture`: archive and restore throughput on ~1 GiB against
+/// `tar | zstd -3 -T0` and `zstd -d | tar -x` (needs the `zstd` command).
 #[test]
 #[ignore = "benchmark: run by hand with --release"]
 fn bench_one_gib() {
@@ -808,6 +809,11 @@ fn bench_one_gib() {
         mib / ours,
         reference / ours
     );
-    ok(fs::remove_dir_all(&staging));
-    ok(fs::remove_file(&archive));
+    // BENCH_KEEP=1 keeps the generated workspace for the next run.
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        ok(fs::remove_dir_all(&staging));
+        ok(fs::remove_file(&archive));
+    } else {
+        ok(fs::remove_dir_all(&base));
+    }
 }

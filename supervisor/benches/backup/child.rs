@@ -106,6 +106,7 @@ async fn backup(bucket: Bucket, workspace: &Path) -> Result<(), String> {
         workspace: workspace.to_owned(),
         timeout: Duration::from_secs(3600),
         retention: 1,
+        unaborted: Default::default(),
     };
     let taken = snapshot::take(&target, SNAPSHOT_ID, |_| {}, |_| {})
         .await

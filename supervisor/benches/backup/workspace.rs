@@ -45,7 +45,7 @@ pub fn generate(root: &Path, total: u64) -> io::Result<Generated> {
             index / (PER_DIR * 4),
             (index / PER_DIR) % 4
         ));
-        if index % PER_DIR == 0 {
+        if index.is_multiple_of(PER_DIR) {
             fs::create_dir_all(&dir)?;
         }
         let size = 1024 + random.below(15 * 1024);
@@ -56,7 +56,7 @@ pub fn generate(root: &Path, total: u64) -> io::Result<Generated> {
             Content::Text,
             &mut random,
         )?;
-        if index % 500 == 0 {
+        if index.is_multiple_of(500) {
             fs::set_permissions(
                 dir.join(format!("file-{index}.{ext}")),
                 fs::Permissions::from_mode(0o755),

@@ -136,7 +136,11 @@ mod tests {
         staged.add(dir.path(), "uv", &mut &b"ELF"[..])?;
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
         drop(staged);
-        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path())?.count(),
+            0,
+            "no temp file left"
+        );
         Ok(())
     }
 }
