@@ -9,6 +9,9 @@
 //! - `peak_rss_mib_1g`, `peak_rss_mib_4g`: peak RSS (VmHWM) of a process doing only the
 //!   supervisor's backup, for a 1 GiB and a 4 GiB workspace.
 //!
+//! Diagnostics on other lines: the supervisor's CPU seconds for the backup, and the archive
+//! writer alone into a sink (`archive_to_sink_seconds`: compression and hashing without S3).
+//!
 //! Each run uses a fresh SeaweedFS; baseline and supervisor alternate which goes first; the
 //! medians of `--runs` (default 3) are reported, with the raw seconds and sizes on other lines.
 //! The workspaces are generated (see `backup/workspace.rs`) under `--dir` (default: the
@@ -128,6 +131,8 @@ async fn bench(options: &Options) -> Result<()> {
     let mut backup_ours = Vec::new();
     let mut restore_baseline = Vec::new();
     let mut restore_ours = Vec::new();
+    let mut backup_cpu = Vec::new();
+    let mut archive_only = Vec::new();
     let mut backup_rss = Vec::new();
     let mut restore_rss = Vec::new();
     let mut our_archive_bytes = 0;
@@ -155,8 +160,12 @@ async fn bench(options: &Options) -> Result<()> {
         backup_baseline.push(b);
         backup_ours.push(o.seconds);
         backup_rss.push(o.vmhwm_kib);
+        backup_cpu.push(o.cpu_seconds);
         our_archive_bytes = o.number("archive_bytes").unwrap_or(0);
         check_files(&o, generated.files, "backup")?;
+        let alone = child(&s3, "archive", &workspace)?;
+        check_files(&alone, generated.files, "archive")?;
+        archive_only.push(alone.seconds);
 
         let baseline_dir = root.path().join("restored-baseline");
         let ours_dir = root.path().join("restored-ours");
@@ -246,6 +255,14 @@ async fn bench(options: &Options) -> Result<()> {
             format!("{median_backup_ours:.2}"),
         ),
         (
+            format!("backup_cpu_seconds_{small}"),
+            format!("{:.2}", median(&backup_cpu)),
+        ),
+        (
+            format!("archive_to_sink_seconds_{small}"),
+            format!("{:.2}", median(&archive_only)),
+        ),
+        (
             format!("restore_baseline_seconds_{small}"),
             format!("{median_restore_baseline:.2}"),
         ),
@@ -321,6 +338,7 @@ fn ensure_free(dir: &Path, bytes: u64) -> Result<()> {
 #[derive(Debug)]
 struct ChildRun {
     seconds: f64,
+    cpu_seconds: f64,
     vmhwm_kib: u64,
     lines: Vec<(String, String)>,
 }
@@ -376,12 +394,19 @@ fn child(s3: &SeaweedFs, action: &str, dir: &Path) -> Result<ChildRun> {
         .collect();
     let mut run = ChildRun {
         seconds,
+        cpu_seconds: 0.0,
         vmhwm_kib: 0,
         lines,
     };
     run.vmhwm_kib = run
         .number("vmhwm_kib")
         .ok_or_else(|| format!("the {action} child printed no vmhwm_kib: {stdout}"))?;
+    run.cpu_seconds = run
+        .lines
+        .iter()
+        .find(|(key, _)| key == "cpu_seconds")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0.0);
     Ok(run)
 }
 

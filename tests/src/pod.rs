@@ -136,13 +136,17 @@ async fn reqwest_get(url: &str) -> Result<serde_json::Value> {
 async fn control_token(cluster: &TestCluster, ns: &str, instance: &str) -> Result<String> {
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
     let name = format!("{instance}-gateway-token");
-    wait::until(&format!("Secret {name}"), Duration::from_secs(60), || async {
-        Ok(secrets
-            .get_opt(&name)
-            .await?
-            .and_then(|s| s.data)
-            .and_then(|mut d| d.remove("supervisor-token"))
-            .and_then(|b| String::from_utf8(b.0).ok()))
-    })
+    wait::until(
+        &format!("Secret {name}"),
+        Duration::from_secs(60),
+        || async {
+            Ok(secrets
+                .get_opt(&name)
+                .await?
+                .and_then(|s| s.data)
+                .and_then(|mut d| d.remove("supervisor-token"))
+                .and_then(|b| String::from_utf8(b.0).ok()))
+        },
+    )
     .await
 }

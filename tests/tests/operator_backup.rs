@@ -10,9 +10,7 @@ use openclaw_api::{
     plan::{S3_ACCESS_KEY_ID_ENV, S3_SECRET_ACCESS_KEY_ENV},
 };
 use openclaw_testkit::seaweed::SeaweedFs;
-use openclaw_tests::{
-    TestCluster, instances, operator::OperatorHandle, pod::LocalPod, wait,
-};
+use openclaw_tests::{TestCluster, instances, operator::OperatorHandle, pod::LocalPod, wait};
 
 /// An instance backed up to `s3`, its credentials in the Secret `backup-s3`.
 fn agent(name: &str, s3: &SeaweedFs, extra_spec: &str) -> String {
@@ -78,7 +76,16 @@ async fn has_finalizer(cluster: &TestCluster, ns: &str, name: &str) -> anyhow::R
 async fn gone(cluster: &TestCluster, ns: &str, name: &str, within: Duration) -> anyhow::Result<()> {
     wait::until(&format!("{name} deleted"), within, || async {
         let out = cluster.kubectl(
-            &["get", "openclawinstance", name, "-n", ns, "--ignore-not-found", "-o", "name"],
+            &[
+                "get",
+                "openclawinstance",
+                name,
+                "-n",
+                ns,
+                "--ignore-not-found",
+                "-o",
+                "name",
+            ],
             None,
         )?;
         Ok(out.trim().is_empty().then_some(()))
@@ -113,10 +120,13 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     let operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, &pod.address);
     instances::apply(&cluster, &ns.name, &agent("keeper", &s3, ""))?;
     has_finalizer(&cluster, &ns.name, "keeper").await?;
-    pod.start(&cluster, &ns.name, "keeper", &pod_env(&s3)).await?;
-    wait::until("keeper's pipeline done", Duration::from_secs(60), || async {
-        Ok(pod.status().await?["pipelineDone"].as_bool().filter(|d| *d))
-    })
+    pod.start(&cluster, &ns.name, "keeper", &pod_env(&s3))
+        .await?;
+    wait::until(
+        "keeper's pipeline done",
+        Duration::from_secs(60),
+        || async { Ok(pod.status().await?["pipelineDone"].as_bool().filter(|d| *d)) },
+    )
     .await?;
     // What the agent wrote: it must survive the instance.
     let notes = pod.state_dir().join("workspace/notes.md");
@@ -124,7 +134,14 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     std::fs::write(&notes, "remember the milk\n")?;
 
     cluster.kubectl(
-        &["delete", "openclawinstance", "keeper", "-n", &ns.name, "--wait=false"],
+        &[
+            "delete",
+            "openclawinstance",
+            "keeper",
+            "-n",
+            &ns.name,
+            "--wait=false",
+        ],
         None,
     )?;
     gone(&cluster, &ns.name, "keeper", Duration::from_secs(90)).await?;
@@ -144,7 +161,8 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     let source = archives[0].clone();
     let mut restored_pod = LocalPod::new(&home.path().join("restored"))?;
     drop(operator);
-    let _operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, &restored_pod.address);
+    let _operator =
+        OperatorHandle::start_with_supervisor(&cluster, &ns.name, &restored_pod.address);
     instances::apply(
         &cluster,
         &ns.name,
@@ -153,12 +171,16 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     restored_pod
         .start(&cluster, &ns.name, "restored", &pod_env(&s3))
         .await?;
-    let instance = wait::until("restored's RestoreComplete", Duration::from_secs(60), || async {
-        let instance = instances::get(&cluster, &ns.name, "restored").await?;
-        let done = instances::condition(&instance, "RestoreComplete")
-            .is_some_and(|c| c.status == "True");
-        Ok(done.then_some(instance))
-    })
+    let instance = wait::until(
+        "restored's RestoreComplete",
+        Duration::from_secs(60),
+        || async {
+            let instance = instances::get(&cluster, &ns.name, "restored").await?;
+            let done = instances::condition(&instance, "RestoreComplete")
+                .is_some_and(|c| c.status == "True");
+            Ok(done.then_some(instance))
+        },
+    )
     .await?;
     assert_eq!(
         std::fs::read_to_string(restored_pod.state_dir().join("workspace/notes.md"))?,
@@ -191,7 +213,11 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     let backup = instance.status.and_then(|s| s.backup).unwrap_or_default();
     let key = backup.last_key.unwrap_or_default();
     assert!(key.starts_with(&format!("{}/restored/", ns.name)), "{key}");
-    assert!(s3.list(&format!("{}/restored/", ns.name)).await?.contains(&key));
+    assert!(
+        s3.list(&format!("{}/restored/", ns.name))
+            .await?
+            .contains(&key)
+    );
     assert!(
         backup
             .last_checksum
@@ -212,7 +238,14 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
         None,
     )?;
     cluster.kubectl(
-        &["delete", "openclawinstance", "restored", "-n", &ns.name, "--wait=false"],
+        &[
+            "delete",
+            "openclawinstance",
+            "restored",
+            "-n",
+            &ns.name,
+            "--wait=false",
+        ],
         None,
     )?;
     gone(&cluster, &ns.name, "restored", Duration::from_secs(60)).await?;
@@ -241,7 +274,14 @@ async fn skip_backup_deletes_at_once_and_leaves_an_event() -> anyhow::Result<()>
         None,
     )?;
     cluster.kubectl(
-        &["delete", "openclawinstance", "hasty", "-n", &ns.name, "--wait=false"],
+        &[
+            "delete",
+            "openclawinstance",
+            "hasty",
+            "-n",
+            &ns.name,
+            "--wait=false",
+        ],
         None,
     )?;
     gone(&cluster, &ns.name, "hasty", Duration::from_secs(30)).await?;
@@ -263,15 +303,26 @@ async fn a_deletion_waits_while_the_backup_cannot_be_taken_and_the_workspace_wou
     instances::apply(&cluster, &ns.name, &agent("careful", &s3, spec))?;
     has_finalizer(&cluster, &ns.name, "careful").await?;
     cluster.kubectl(
-        &["delete", "openclawinstance", "careful", "-n", &ns.name, "--wait=false"],
+        &[
+            "delete",
+            "openclawinstance",
+            "careful",
+            "-n",
+            &ns.name,
+            "--wait=false",
+        ],
         None,
     )?;
-    let instance = wait::until("a Terminating phase that says why", Duration::from_secs(30), || async {
-        let instance = instances::get(&cluster, &ns.name, "careful").await?;
-        let waiting = instances::condition(&instance, "BackupComplete")
-            .is_some_and(|c| c.status == "False" && c.reason == "FinalBackupPending");
-        Ok(waiting.then_some(instance))
-    })
+    let instance = wait::until(
+        "a Terminating phase that says why",
+        Duration::from_secs(30),
+        || async {
+            let instance = instances::get(&cluster, &ns.name, "careful").await?;
+            let waiting = instances::condition(&instance, "BackupComplete")
+                .is_some_and(|c| c.status == "False" && c.reason == "FinalBackupPending");
+            Ok(waiting.then_some(instance))
+        },
+    )
     .await?;
     assert_eq!(
         instance.status.and_then(|s| s.phase),

@@ -24,7 +24,12 @@ struct DefaultsGuard<'a>(&'a TestCluster);
 impl Drop for DefaultsGuard<'_> {
     fn drop(&mut self) {
         let _ = self.0.kubectl(
-            &["delete", "openclawclusterdefaults", "cluster", "--ignore-not-found"],
+            &[
+                "delete",
+                "openclawclusterdefaults",
+                "cluster",
+                "--ignore-not-found",
+            ],
             None,
         );
     }
@@ -41,7 +46,10 @@ async fn the_guide_restore_example_restores_a_foreign_tar_gz() -> anyhow::Result
     let tree = made.path().join("tree");
     std::fs::create_dir_all(tree.join("workspace/memory"))?;
     std::fs::write(tree.join("workspace/MEMORY.md"), "the user likes tea\n")?;
-    std::fs::write(tree.join("workspace/memory/2026-11-25.md"), "talked about tea\n")?;
+    std::fs::write(
+        tree.join("workspace/memory/2026-11-25.md"),
+        "talked about tea\n",
+    )?;
     let archive = made.path().join("backup.tar.gz");
     let status = Command::new("tar")
         .arg("czf")
@@ -91,8 +99,13 @@ spec:
         ],
     )
     .await?;
-    create_secret(&cluster, &ns.name, "openclaw-api-keys", &[("ANTHROPIC_API_KEY", "sk-test")])
-        .await?;
+    create_secret(
+        &cluster,
+        &ns.name,
+        "openclaw-api-keys",
+        &[("ANTHROPIC_API_KEY", "sk-test")],
+    )
+    .await?;
     let block = seed::extract(&seed::guide())
         .into_iter()
         .find(|b| b.yaml.contains("restoreFrom"))
@@ -101,8 +114,10 @@ spec:
     let mut pod = LocalPod::new(home.path())?;
     let _operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, &pod.address);
     // Applied unchanged, but in the test's namespace.
-    let manifest = seed::as_manifest(&block.yaml, "my-agent-restored")
-        .replace("namespace: openclaw\n", &format!("namespace: {}\n", ns.name));
+    let manifest = seed::as_manifest(&block.yaml, "my-agent-restored").replace(
+        "namespace: openclaw\n",
+        &format!("namespace: {}\n", ns.name),
+    );
     instances::apply(&cluster, &ns.name, &manifest)?;
     pod.start(
         &cluster,
@@ -117,8 +132,8 @@ spec:
 
     let instance = wait::until("RestoreComplete", Duration::from_secs(60), || async {
         let instance = instances::get(&cluster, &ns.name, "my-agent-restored").await?;
-        let done = instances::condition(&instance, "RestoreComplete")
-            .is_some_and(|c| c.status == "True");
+        let done =
+            instances::condition(&instance, "RestoreComplete").is_some_and(|c| c.status == "True");
         Ok(done.then_some(instance))
     })
     .await?;
@@ -155,7 +170,13 @@ spec:
         None,
     )?;
     cluster.kubectl(
-        &["delete", "openclawinstance", "my-agent-restored", "-n", &ns.name],
+        &[
+            "delete",
+            "openclawinstance",
+            "my-agent-restored",
+            "-n",
+            &ns.name,
+        ],
         None,
     )?;
     Ok(())

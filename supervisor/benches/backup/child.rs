@@ -10,6 +10,7 @@ use std::{
 
 use openclaw_api::plan::{S3Connection, S3CredentialsEnv};
 use openclaw_supervisor::backup::{
+    archive::{self, WriteOptions},
     restore,
     snapshot::{self, Target},
     store::Bucket,
@@ -27,7 +28,8 @@ pub const PREFIX: &str = "bench/workspace/";
 /// What the parent passes.
 #[derive(Debug)]
 pub struct Job {
-    /// `backup` or `restore`.
+    /// `backup`, `restore`, or `archive` (the archive writer alone, into a sink: where the
+    /// backup's time goes).
     pub action: String,
     /// S3 endpoint and bucket.
     pub endpoint: String,
@@ -76,9 +78,11 @@ pub fn run(job: &Job) -> Result<(), String> {
         match job.action.as_str() {
             "backup" => backup(bucket, &job.dir).await,
             "restore" => restore_into(bucket, &job.dir).await,
+            "archive" => archive_only(&job.dir),
             other => Err(format!("unknown child action {other}")),
         }
     })?;
+    println!("cpu_seconds: {:.2}", cpu_seconds()?);
     println!("vmhwm_kib: {}", vmhwm_kib()?);
     Ok(())
 }
@@ -127,6 +131,32 @@ async fn restore_into(bucket: Bucket, state_dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("restore: {}", openclaw_supervisor::backup::error_text(&e)))?;
     println!("files: {}", restored.files);
     Ok(())
+}
+
+fn archive_only(workspace: &Path) -> Result<(), String> {
+    let scratch =
+        std::env::temp_dir().join(format!("openclaw-bench-scratch-{}", std::process::id()));
+    let summary = archive::write_archive(workspace, std::io::sink(), &WriteOptions::new(&scratch))
+        .map_err(|e| format!("archive: {}", openclaw_supervisor::backup::error_text(&e)))?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("files: {}", summary.files);
+    Ok(())
+}
+
+/// User and system CPU time of this process, all threads (`/proc` counts in USER_HZ, 100).
+fn cpu_seconds() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("reading /proc/self/stat: {e}"))?;
+    // Fields after the command name: state is the 3rd field, utime the 14th, stime the 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<u64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok((user + system) as f64 / 100.0),
+        _ => Err(format!("unexpected /proc/self/stat: {stat}")),
+    }
 }
 
 /// Peak resident set size of this process.

@@ -58,6 +58,13 @@ pub enum NpmError {
     /// The registry did not give the package, or gave one that fails its checksum.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The tarball could not be downloaded or read.
+    #[error("failed to download {package}")]
+    Download {
+        package: String,
+        #[source]
+        error: crate::pipeline::runtime_deps::stream::StreamError,
+    },
     /// The tarball holds an entry that could leave the package directory.
     #[error("unsafe tarball")]
     Extract(#[from] ExtractError),

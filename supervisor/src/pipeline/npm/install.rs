@@ -5,16 +5,19 @@
 
 use std::{
     fs,
+    io::{self, Read},
     path::{Path, PathBuf},
 };
 
+use sha2::{Digest, Sha256};
+
 use super::{
-    Npm, NpmError,
-    registry::{DEFAULT_REGISTRY, Registry},
+    Npm, NpmError, RegistryError,
+    registry::{Checker, DEFAULT_REGISTRY, MAX_TARBALL_BYTES, Registry},
     tarball::extract_tgz,
 };
 use crate::pipeline::{
-    cache::sha256_hex, fsutil, http::RetryPolicy, skills::Limits, step::StepCtx,
+    fsutil, http::RetryPolicy, runtime_deps::stream::consume_body, skills::Limits, step::StepCtx,
 };
 
 /// What was installed.
@@ -44,7 +47,9 @@ pub fn any_package(_package: &str, _dir: &Path) -> Result<(), NpmError> {
 }
 
 /// Installs `package` at the version `spec` selects into the directory `target` (replaced
-/// whole, never half-written, and only once `check` accepted the unpacked package).
+/// whole, never half-written, and only once `check` accepted the unpacked package). The tarball
+/// is hashed and unpacked into a staging directory while it downloads; nothing of it is used
+/// unless the whole download matches the registry's checksum and the pin.
 pub async fn install_into(
     ctx: &StepCtx,
     package: &str,
@@ -58,45 +63,90 @@ pub async fn install_into(
         base: registry_url(ctx),
         retry: RetryPolicy::new(ctx.env.retry_base),
     };
-    let (manifest, tarball) = registry.fetch(package, spec).await?;
-    let sha256 = sha256_hex(&tarball);
-    if let Some(expected) = pin
-        && expected != sha256
-    {
-        return Err(NpmError::PinMismatch {
+    let manifest = registry.resolve(package, spec).await?;
+    let integrity_error = |error| {
+        NpmError::Registry(RegistryError::Integrity {
             package: package.into(),
-            expected: expected.into(),
-            actual: sha256,
-        });
-    }
+            version: manifest.version.clone(),
+            error,
+        })
+    };
+    let checker = Checker::for_dist(&manifest.dist).map_err(integrity_error)?;
+    let response = registry.tarball(&manifest).await?;
     // Staged on the same volume but outside the target's directory, which the gateway scans.
     let name = target.file_name().unwrap_or(package.as_ref());
     let scratch = ctx.env.supervisor_dir();
     fs::create_dir_all(&scratch).map_err(io_error(&scratch))?;
     let staging = fsutil::sibling(&scratch.join(name), "staging");
+    let unpack_to = staging.clone();
+    let streamed = consume_body(response, MAX_TARBALL_BYTES, move |body| {
+        let mut tee = Tee {
+            inner: body,
+            sha256: Sha256::new(),
+            checker,
+        };
+        let unpacked = extract_tgz(&mut tee, &unpack_to, Limits::default());
+        io::copy(&mut tee, &mut io::sink())?;
+        let sha256 = hex(&tee.sha256.finalize());
+        Ok((sha256, tee.checker.finish(), unpacked))
+    })
+    .await
+    .map_err(|error| NpmError::Download {
+        package: package.into(),
+        error,
+    });
     let result = async {
-        let unpack_to = staging.clone();
-        tokio::task::spawn_blocking(move || extract_tgz(&tarball, &unpack_to, Limits::default()))
-            .await
-            .map_err(|e| io_error(&staging)(std::io::Error::other(e)))??;
-        check(package, &staging)?;
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_error(parent))?;
+        let (sha256, integrity, unpacked) = streamed?;
+        integrity.map_err(integrity_error)?;
+        if let Some(expected) = pin
+            && expected != sha256
+        {
+            return Err(NpmError::PinMismatch {
+                package: package.into(),
+                expected: expected.into(),
+                actual: sha256,
+            });
         }
+        unpacked?;
+        check(package, &staging)?;
         if !manifest.dependencies.is_empty() || !manifest.optional_dependencies.is_empty() {
             Npm::of(ctx).install_dependencies(&staging).await?;
         }
-        fsutil::replace_dir(&staging, target).map_err(io_error(target))
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_error(parent))?;
+        }
+        fsutil::replace_dir(&staging, target).map_err(io_error(target))?;
+        Ok(sha256)
     }
     .await;
     if result.is_err() {
         let _ = fsutil::remove_any(&staging);
     }
-    result?;
     Ok(Placed {
-        version: manifest.version,
-        sha256,
+        version: manifest.version.clone(),
+        sha256: result?,
     })
+}
+
+/// Passes the tarball through to the extraction while hashing it twice: SHA-256 for the pin,
+/// the registry's algorithm for its checksum.
+struct Tee<'a> {
+    inner: &'a mut dyn Read,
+    sha256: Sha256,
+    checker: Checker,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.checker.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The executables a package declares in its `package.json` (`bin`, a path or a map of names

@@ -18,7 +18,7 @@ pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
 /// Largest package document accepted (pnpm's is about 3.5 MB).
 const MAX_PACKUMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest tarball accepted.
-const MAX_TARBALL_BYTES: u64 = 200 * 1024 * 1024;
+pub const MAX_TARBALL_BYTES: u64 = 200 * 1024 * 1024;
 
 /// The abbreviated package document ("corgi") with only what installing needs.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -158,52 +158,103 @@ pub fn pick<'a>(packument: &'a Packument, spec: Option<&str>) -> Option<&'a Mani
         .map(|(_, m)| m)
 }
 
-/// Checks `bytes` against the strongest checksum `dist` gives (npm's order: sha512, sha384,
-/// sha256, then the legacy sha1 of `integrity` or `shasum`).
-pub fn verify(bytes: &[u8], dist: &Dist) -> Result<(), IntegrityError> {
-    let sri: Vec<(&str, &str)> = dist
-        .integrity
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|entry| {
-            let (algorithm, rest) = entry.split_once('-')?;
-            // An SRI entry may carry options after `?`.
-            Some((algorithm, rest.split('?').next().unwrap_or(rest)))
-        })
-        .collect();
-    for algorithm in ["sha512", "sha384", "sha256"] {
-        let Some((_, expected)) = sri.iter().find(|(a, _)| *a == algorithm) else {
-            continue;
-        };
-        let digest = match algorithm {
-            "sha512" => sha2::Sha512::digest(bytes).to_vec(),
-            "sha384" => sha2::Sha384::digest(bytes).to_vec(),
-            _ => sha2::Sha256::digest(bytes).to_vec(),
-        };
-        let actual = base64::engine::general_purpose::STANDARD.encode(digest);
-        return compare(algorithm, expected, actual);
-    }
-    let sha1 = hex(&sha1::Sha1::digest(bytes));
-    if let Some(expected) = dist.shasum.as_deref().filter(|s| !s.is_empty()) {
-        return compare("sha1", &expected.to_ascii_lowercase(), sha1);
-    }
-    if let Some((_, expected)) = sri.iter().find(|(a, _)| *a == "sha1") {
-        let actual = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(bytes));
-        return compare("sha1", expected, actual);
-    }
-    Err(IntegrityError::Missing)
+/// The hash a tarball is checked with, chosen before it downloads.
+enum Hasher {
+    Sha512(sha2::Sha512),
+    Sha384(sha2::Sha384),
+    Sha256(sha2::Sha256),
+    /// `shasum`: hex.
+    Sha1Hex(sha1::Sha1),
+    /// A `sha1-` SRI entry: base64.
+    Sha1Sri(sha1::Sha1),
 }
 
-fn compare(algorithm: &'static str, expected: &str, actual: String) -> Result<(), IntegrityError> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(IntegrityError::Mismatch {
+/// Checks a tarball against the strongest checksum its `dist` gives (npm's order: sha512,
+/// sha384, sha256, then the legacy sha1 of `shasum` or `integrity`), fed as it downloads.
+pub struct Checker {
+    hasher: Hasher,
+    algorithm: &'static str,
+    expected: String,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Checker({} {})", self.algorithm, self.expected)
+    }
+}
+
+impl Checker {
+    /// The check `dist` asks for.
+    pub fn for_dist(dist: &Dist) -> Result<Checker, IntegrityError> {
+        let sri: Vec<(&str, &str)> = dist
+            .integrity
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|entry| {
+                let (algorithm, rest) = entry.split_once('-')?;
+                // An SRI entry may carry options after `?`.
+                Some((algorithm, rest.split('?').next().unwrap_or(rest)))
+            })
+            .collect();
+        let sri_of = |algorithm: &str| {
+            sri.iter()
+                .find(|(a, _)| *a == algorithm)
+                .map(|(_, e)| (*e).to_owned())
+        };
+        let (hasher, algorithm, expected) = if let Some(e) = sri_of("sha512") {
+            (Hasher::Sha512(Default::default()), "sha512", e)
+        } else if let Some(e) = sri_of("sha384") {
+            (Hasher::Sha384(Default::default()), "sha384", e)
+        } else if let Some(e) = sri_of("sha256") {
+            (Hasher::Sha256(Default::default()), "sha256", e)
+        } else if let Some(e) = dist.shasum.as_deref().filter(|s| !s.is_empty()) {
+            (
+                Hasher::Sha1Hex(Default::default()),
+                "sha1",
+                e.to_ascii_lowercase(),
+            )
+        } else if let Some(e) = sri_of("sha1") {
+            (Hasher::Sha1Sri(Default::default()), "sha1", e)
+        } else {
+            return Err(IntegrityError::Missing);
+        };
+        Ok(Checker {
+            hasher,
             algorithm,
-            expected: expected.to_owned(),
-            actual,
+            expected,
         })
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.hasher {
+            Hasher::Sha512(h) => h.update(bytes),
+            Hasher::Sha384(h) => h.update(bytes),
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha1Hex(h) | Hasher::Sha1Sri(h) => h.update(bytes),
+        }
+    }
+
+    /// Whether what was fed matches.
+    pub fn finish(self) -> Result<(), IntegrityError> {
+        let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+        let actual = match self.hasher {
+            Hasher::Sha512(h) => b64(&h.finalize()),
+            Hasher::Sha384(h) => b64(&h.finalize()),
+            Hasher::Sha256(h) => b64(&h.finalize()),
+            Hasher::Sha1Hex(h) => hex(&h.finalize()),
+            Hasher::Sha1Sri(h) => b64(&h.finalize()),
+        };
+        if actual == self.expected {
+            Ok(())
+        } else {
+            Err(IntegrityError::Mismatch {
+                algorithm: self.algorithm,
+                expected: self.expected,
+                actual,
+            })
+        }
     }
 }
 
@@ -269,13 +320,12 @@ impl Registry<'_> {
         serde_json::from_slice(&body).map_err(|error| RegistryError::Decode { url, error })
     }
 
-    /// Resolves `spec` of `package`, downloads the tarball and checks it; returns the version's
-    /// manifest and the tarball.
-    pub async fn fetch(
+    /// The version of `package` that `spec` selects, with a tarball URL.
+    pub async fn resolve(
         &self,
         package: &str,
         spec: Option<&str>,
-    ) -> Result<(Manifest, Vec<u8>), RegistryError> {
+    ) -> Result<Manifest, RegistryError> {
         let packument = self.packument(package).await?;
         let manifest = pick(&packument, spec)
             .cloned()
@@ -291,18 +341,16 @@ impl Registry<'_> {
                 registry: self.base.into(),
             });
         }
+        Ok(manifest)
+    }
+
+    /// Starts downloading the tarball of `manifest` (read its body with a size limit).
+    pub async fn tarball(&self, manifest: &Manifest) -> Result<reqwest::Response, RegistryError> {
         let url = tarball_url(self.base, &manifest.dist.tarball);
-        let response = http::send(&self.retry, || {
+        Ok(http::send(&self.retry, || {
             self.http.get(&url).timeout(Duration::from_secs(300))
         })
-        .await?;
-        let bytes = http::body_limited(response, MAX_TARBALL_BYTES).await?;
-        verify(&bytes, &manifest.dist).map_err(|error| RegistryError::Integrity {
-            package: package.into(),
-            version: manifest.version.clone(),
-            error,
-        })?;
-        Ok((manifest, bytes))
+        .await?)
     }
 }
 
@@ -329,6 +377,12 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn verify(bytes: &[u8], dist: &Dist) -> Result<(), IntegrityError> {
+        let mut checker = Checker::for_dist(dist)?;
+        checker.update(bytes);
+        checker.finish()
     }
 
     fn picked(p: &Packument, spec: Option<&str>) -> Option<String> {

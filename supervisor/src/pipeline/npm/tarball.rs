@@ -1,12 +1,14 @@
-//! Safe extraction of an npm tarball (`.tgz`), with the rules of the skills' zips: every entry
-//! is read and checked before anything is written and one bad entry refuses the whole archive.
-//! Like npm, the first path component (`package/`) is dropped. Refused: absolute paths, `..`,
-//! backslashes, hard links, device files, FIFOs, symbolic links whose target leaves the package,
-//! entries inside a link, and archives beyond the size and entry limits.
+//! Safe extraction of an npm tarball (`.tgz`), read as a stream (while it downloads), with the
+//! rules of the skills' zips. Like npm, the first path component (`package/`) is dropped.
+//! Refused: absolute paths, `..`, backslashes, hard links, device files, FIFOs, symbolic links
+//! whose target leaves the package, entries inside or over a link, and archives beyond the size
+//! and entry limits. Each path is checked before its entry is written, links are created only
+//! once every file is written and checked against them, and a refused archive leaves nothing:
+//! the destination (a fresh staging directory) is removed.
 
 use std::{
     fs::{self, OpenOptions},
-    io::{self, Read, Write},
+    io::{self, Read},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
@@ -14,12 +16,6 @@ use std::{
 use tar::EntryType;
 
 use crate::pipeline::skills::{ExtractError, Limits, entry_path, link_target_ok};
-
-enum Item {
-    Dir,
-    File { bytes: Vec<u8>, executable: bool },
-    Link(String),
-}
 
 /// Files and links written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,11 +45,31 @@ fn package_path(name: &str) -> Result<Option<PathBuf>, &'static str> {
     }
 }
 
-/// Extracts the gzipped tar `bytes` into `dest` (created; should be a fresh staging directory).
-pub fn extract_tgz(bytes: &[u8], dest: &Path, limits: Limits) -> Result<Unpacked, ExtractError> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    let mut planned: Vec<(PathBuf, Item)> = Vec::new();
+/// Extracts the gzipped tar read from `tgz` into `dest` (created; a fresh staging directory,
+/// removed again when the archive is refused).
+pub fn extract_tgz(
+    tgz: &mut dyn Read,
+    dest: &Path,
+    limits: Limits,
+) -> Result<Unpacked, ExtractError> {
+    let result = extract(tgz, dest, limits);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(dest);
+    }
+    result
+}
+
+fn extract(tgz: &mut dyn Read, dest: &Path, limits: Limits) -> Result<Unpacked, ExtractError> {
+    let io_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |error| ExtractError::Io { path, error }
+    };
+    fs::create_dir_all(dest).map_err(io_error(dest))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut links: Vec<(PathBuf, String)> = Vec::new();
     let mut total = 0u64;
+    let mut done = Unpacked::default();
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
         let name = entry
@@ -72,32 +88,42 @@ pub fn extract_tgz(bytes: &[u8], dest: &Path, limits: Limits) -> Result<Unpacked
         else {
             continue;
         };
-        if planned.len() >= limits.max_entries {
+        if written.len() + links.len() >= limits.max_entries {
             return Err(ExtractError::TooManyEntries {
-                count: planned.len() + 1,
+                count: written.len() + links.len() + 1,
                 max: limits.max_entries,
             });
         }
-        let item = match kind {
-            EntryType::Directory => Item::Dir,
+        let out = dest.join(&path);
+        match kind {
+            EntryType::Directory => {
+                fs::create_dir_all(&out).map_err(io_error(&out))?;
+                written.push(path);
+            }
             EntryType::Regular | EntryType::Continuous => {
+                if let Some(parent) = out.parent() {
+                    fs::create_dir_all(parent).map_err(io_error(parent))?;
+                }
+                let mode = entry.header().mode().map_err(read_error)?;
+                let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                // create_new: a duplicate entry cannot overwrite an earlier one.
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .open(&out)
+                    .map_err(io_error(&out))?;
                 let budget = limits.max_bytes - total;
-                let mut bytes = Vec::new();
-                (&mut entry)
-                    .take(budget + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(read_error)?;
-                if bytes.len() as u64 > budget {
+                let copied = io::copy(&mut (&mut entry).take(budget + 1), &mut file)
+                    .map_err(io_error(&out))?;
+                if copied > budget {
                     return Err(ExtractError::TooLarge {
                         max: limits.max_bytes,
                     });
                 }
-                total += bytes.len() as u64;
-                let mode = entry.header().mode().map_err(read_error)?;
-                Item::File {
-                    bytes,
-                    executable: mode & 0o111 != 0,
-                }
+                total += copied;
+                done.files += 1;
+                written.push(path);
             }
             EntryType::Symlink => {
                 let target = entry
@@ -110,7 +136,7 @@ pub fn extract_tgz(bytes: &[u8], dest: &Path, limits: Limits) -> Result<Unpacked
                     target: target.clone(),
                     reason,
                 })?;
-                Item::Link(target)
+                links.push((path, target));
             }
             EntryType::Link => {
                 return Err(ExtractError::UnsafePath {
@@ -122,74 +148,39 @@ pub fn extract_tgz(bytes: &[u8], dest: &Path, limits: Limits) -> Result<Unpacked
                 let mode = entry.header().mode().unwrap_or(0);
                 return Err(ExtractError::SpecialFile { name, mode });
             }
-        };
-        planned.push((path, item));
+        }
     }
-    // Nothing may be written inside a link, nor over one.
-    for (i, (link, _)) in planned
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, item))| matches!(item, Item::Link(_)))
-    {
-        if let Some((other, _)) = planned
-            .iter()
-            .enumerate()
-            .find(|(j, (p, _))| *j != i && p.starts_with(link))
-            .map(|(_, p)| p)
-        {
+    // Nothing may be written inside a link, nor over one (another link included).
+    for (i, (link, _)) in links.iter().enumerate() {
+        let clash = written.iter().find(|p| p.starts_with(link)).or_else(|| {
+            links
+                .iter()
+                .enumerate()
+                .find(|(j, (p, _))| *j != i && p.starts_with(link))
+                .map(|(_, (p, _))| p)
+        });
+        if let Some(other) = clash {
             return Err(ExtractError::UnsafePath {
                 name: other.display().to_string(),
                 reason: "inside or over a link of the same archive",
             });
         }
     }
-    write(&planned, dest)
-}
-
-fn write(planned: &[(PathBuf, Item)], dest: &Path) -> Result<Unpacked, ExtractError> {
-    let io_error = |path: &Path| {
-        let path = path.display().to_string();
-        move |error| ExtractError::Io { path, error }
-    };
-    fs::create_dir_all(dest).map_err(io_error(dest))?;
-    let mut done = Unpacked::default();
-    for (path, item) in planned {
+    for (path, target) in &links {
         let out = dest.join(path);
-        match item {
-            Item::Dir => fs::create_dir_all(&out).map_err(io_error(&out))?,
-            Item::File { bytes, executable } => {
-                if let Some(parent) = out.parent() {
-                    fs::create_dir_all(parent).map_err(io_error(parent))?;
-                }
-                let mode = if *executable { 0o755 } else { 0o644 };
-                // create_new: a duplicate entry cannot overwrite an earlier one.
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .open(&out)
-                    .map_err(io_error(&out))?;
-                file.write_all(bytes).map_err(io_error(&out))?;
-                done.files += 1;
-            }
-            Item::Link(_) => {}
+        if let Some(parent) = out.parent() {
+            fs::create_dir_all(parent).map_err(io_error(parent))?;
         }
-    }
-    for (path, item) in planned {
-        if let Item::Link(target) = item {
-            let out = dest.join(path);
-            if let Some(parent) = out.parent() {
-                fs::create_dir_all(parent).map_err(io_error(parent))?;
-            }
-            std::os::unix::fs::symlink(target, &out).map_err(io_error(&out))?;
-            done.links += 1;
-        }
+        std::os::unix::fs::symlink(target, &out).map_err(io_error(&out))?;
+        done.links += 1;
     }
     Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     enum E<'a> {
@@ -255,7 +246,7 @@ mod tests {
 
     fn unpack(bytes: &[u8]) -> (tempfile::TempDir, Result<Unpacked, ExtractError>) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let result = extract_tgz(bytes, &dir.path().join("pkg"), Limits::default());
+        let result = extract_tgz(&mut &bytes[..], &dir.path().join("pkg"), Limits::default());
         (dir, result)
     }
 
@@ -306,7 +297,10 @@ mod tests {
             let (dir, result) = unpack(&bytes);
             assert!(result.is_err(), "{what} must be refused");
             assert!(!dir.path().join("evil.sh").exists(), "{what}");
-            assert!(!dir.path().join("pkg").exists(), "{what}: nothing written");
+            assert!(
+                !dir.path().join("pkg").exists(),
+                "{what}: nothing left behind"
+            );
         }
     }
 
@@ -319,7 +313,7 @@ mod tests {
             max_entries: 10,
             max_bytes: 1000,
         };
-        let result = extract_tgz(&bytes, &dir.path().join("p"), limits);
+        let result = extract_tgz(&mut &bytes[..], &dir.path().join("p"), limits);
         assert!(
             matches!(result, Err(ExtractError::TooLarge { max: 1000 })),
             "{result:?}"
@@ -332,11 +326,18 @@ mod tests {
             max_entries: 1,
             max_bytes: 1000,
         };
-        let result = extract_tgz(&many, &dir.path().join("q"), limits);
+        let result = extract_tgz(&mut &many[..], &dir.path().join("q"), limits);
         assert!(
             matches!(result, Err(ExtractError::TooManyEntries { .. })),
             "{result:?}"
         );
-        assert!(extract_tgz(b"not gzip", &dir.path().join("r"), Limits::default()).is_err());
+        assert!(
+            extract_tgz(
+                &mut &b"not gzip"[..],
+                &dir.path().join("r"),
+                Limits::default()
+            )
+            .is_err()
+        );
     }
 }

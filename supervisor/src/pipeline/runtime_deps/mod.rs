@@ -5,7 +5,7 @@
 mod pnpm;
 mod pypi;
 mod python;
-mod stream;
+pub(crate) mod stream;
 
 use std::{fs, io, io::Read, path::Path};
 
