@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// Chunks that may wait in a channel (so at most this many MiB are in flight between threads).
-pub const CHANNEL_CHUNKS: usize = 4;
+pub const CHANNEL_CHUNKS: usize = 2;
 
 /// Size and `sha256:<hex>` of the bytes that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Streams an archive to one S3 object by multipart upload: the archive is written on a blocking
-//! thread into a [`ChunkSender`], an async loop gathers the chunks into 8 MiB parts and uploads
+//! thread into a [`ChunkSender`], an async loop gathers the chunks into 5 MiB parts and uploads
 //! them, two in flight. No temporary file; memory is bounded by the channel and the parts in
 //! flight. On any failure (S3 error, deadline, archive error) the multipart upload is aborted,
 //! so no object appears; an abort that fails too (S3 is down) is kept in [`Unaborted`] and
@@ -22,8 +22,9 @@ use super::{
     store::{Bucket, StoreError},
 };
 
-/// Size of each uploaded part (8 MiB; S3 wants at least 5 MiB but for the last).
-pub const PART_SIZE: usize = 8 << 20;
+/// Size of each uploaded part: S3's minimum (5 MiB, except the last part), so that the parts in
+/// flight plus the one being filled stay around 15 MiB whatever the workspace size.
+pub const PART_SIZE: usize = 5 << 20;
 
 /// Parts uploaded at the same time.
 pub const PARTS_IN_FLIGHT: usize = 2;
