@@ -11,7 +11,7 @@
 //! | `OPENCLAW_MIRROR_CLAWHUB`, else `CLAWHUB_REGISTRY` (`CLAWDHUB_REGISTRY`) | ClawHub base URL (its API under `/api/v1/`) | `https://clawhub.ai` |
 //! | `CLAWHUB_TOKEN` (`CLAWDHUB_TOKEN`) | bearer token for ClawHub (higher rate limits) | none |
 //! | `OPENCLAW_ALLOW_SUSPICIOUS_SKILLS` | `true`/`1`: install skills ClawHub flags as suspicious (never blocked ones) | refused |
-//! | `OPENCLAW_MIRROR_NPM`, else `NPM_CONFIG_REGISTRY` | npm registry for pnpm and `npm:` skills | npm's own default |
+//! | `OPENCLAW_MIRROR_NPM`, else `NPM_CONFIG_REGISTRY` | npm registry for pnpm, `npm:` skills and plugins | npm's own default |
 //! | `OPENCLAW_MIRROR_PYPI`, else `PIP_INDEX_URL` | PyPI simple index the uv wheel comes from | `https://pypi.org/simple` |
 //! | `OPENCLAW_MIRROR_UV_URL` | direct URL of a uv wheel or `.tar.gz` (replaces the index) | none |
 //! | `OPENCLAW_MIRROR_PYTHON`, else `UV_PYTHON_INSTALL_MIRROR` | mirror of python-build-standalone releases, passed to `uv python install` | uv's default |
