@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod bridge;
 pub mod manager;
+pub mod manifest_file;
 pub mod restore;
 pub mod retention;
 pub mod schedule;

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{
     archive::{self, Progress, WriteOptions},
-    retention,
+    manifest_file, retention,
     schedule::{now, rfc3339},
     store::{Bucket, StoreError},
     upload::{self, UploadError},
@@ -71,17 +71,29 @@ impl Target {
     }
 }
 
+/// File of the scratch directory where the archive writer spills the manifest's entries.
+const ENTRIES_FILE: &str = "manifest-entries.jsonl";
+
 /// Why a snapshot was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// The scratch directory could not be created.
+    #[error("failed to create the backup scratch directory {path}")]
+    Scratch {
+        /// The directory.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Streaming the archive failed (the multipart upload was aborted).
     #[error(transparent)]
     Upload(#[from] UploadError),
     /// The manifest could not be written (the archive was deleted again).
     #[error("the archive was uploaded but its manifest could not be written: {source}")]
     Manifest {
-        /// What S3 said.
-        source: StoreError,
+        /// What failed.
+        source: UploadError,
     },
     /// The manifest could not be serialized.
     #[error("failed to serialize the manifest")]
@@ -114,10 +126,17 @@ pub async fn take(
     let deadline = Instant::now() + target.timeout;
     let workspace = target.workspace.clone();
     let progress: Progress = Box::new(move |files, _bytes| on_files(files));
+    let scratch = workspace.join(SCRATCH_DIR);
+    std::fs::create_dir_all(&scratch).map_err(|source| SnapshotError::Scratch {
+        path: scratch.display().to_string(),
+        source,
+    })?;
+    let entries_file = scratch.join(ENTRIES_FILE);
     let options = WriteOptions {
         exclude: EXCLUDED.iter().map(PathBuf::from).collect(),
         progress: Some(progress),
-        ..WriteOptions::new(workspace.join(SCRATCH_DIR))
+        entries_file: Some(entries_file.clone()),
+        ..WriteOptions::new(scratch)
     };
     let uploaded = upload::upload(
         &target.bucket,
@@ -130,7 +149,7 @@ pub async fn take(
     )
     .await?;
     let summary = uploaded.summary;
-    let manifest = Manifest {
+    let header = Manifest {
         version: MANIFEST_VERSION,
         instance: target.instance.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -138,10 +157,24 @@ pub async fn take(
         archive_key: key.clone(),
         archive_checksum: uploaded.digest.checksum.clone(),
         archive_size: uploaded.digest.size,
-        entries: summary.entries,
+        entries: Vec::new(),
     };
-    let body = serde_json::to_vec(&manifest).map_err(SnapshotError::Serialize)?;
-    if let Err(source) = target.bucket.put(&manifest_key(&key), body).await {
+    // Streamed like the archive: a manifest of a million files never sits in memory.
+    let written = upload::upload(
+        &target.bucket,
+        &manifest_key(&key),
+        {
+            let entries_file = entries_file.clone();
+            move |out| manifest_file::write_manifest(out, &header, &entries_file)
+        },
+        deadline,
+        target.timeout,
+        &target.unaborted,
+        |_| {},
+    )
+    .await;
+    let _ = std::fs::remove_file(&entries_file);
+    if let Err(source) = written {
         // Without its manifest the archive is not a snapshot; do not leave it behind.
         if let Err(error) = target.bucket.delete(&key).await {
             tracing::warn!(%key, error = %error, "failed to delete an archive whose manifest failed");

@@ -52,6 +52,10 @@ pub struct WriteOptions {
     pub threads: Option<u32>,
     /// Progress callback.
     pub progress: Option<Progress>,
+    /// Write the manifest's entries to this file, one JSON object per line, instead of
+    /// keeping them in [`WriteSummary::entries`]: memory then stays flat whatever the number
+    /// of files.
+    pub entries_file: Option<PathBuf>,
 }
 
 impl WriteOptions {
@@ -62,6 +66,7 @@ impl WriteOptions {
             exclude: Vec::new(),
             threads: None,
             progress: None,
+            entries_file: None,
         }
     }
 }
@@ -73,6 +78,7 @@ impl fmt::Debug for WriteOptions {
             .field("exclude", &self.exclude)
             .field("threads", &self.threads)
             .field("progress", &self.progress.is_some())
+            .field("entries_file", &self.entries_file)
             .finish()
     }
 }
@@ -80,8 +86,11 @@ impl fmt::Debug for WriteOptions {
 /// What was archived.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteSummary {
-    /// Every entry in archive order: the manifest's entries.
+    /// Every entry in archive order: the manifest's entries (empty when
+    /// [`WriteOptions::entries_file`] received them).
     pub entries: Vec<ManifestEntry>,
+    /// How many entries were archived.
+    pub entry_count: u64,
     /// Regular files archived.
     pub files: u64,
     /// Their bytes (uncompressed).
@@ -113,7 +122,18 @@ pub fn write_archive(
     encoder
         .set_parameter(CParameter::JobSize(JOB_SIZE))
         .map_err(stream)?;
+    let spill = match &opts.entries_file {
+        Some(path) => Some(BufWriter::new(fs::File::create(path).map_err(
+            |source| ArchiveError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+        )?)),
+        None => None,
+    };
     let mut walker = Walker {
+        spill,
+        last: None,
         tar: tar::Builder::new(BufWriter::with_capacity(BUFFER_SIZE, encoder)),
         buf: vec![0; BUFFER_SIZE],
         opts,
@@ -123,7 +143,13 @@ pub fn write_archive(
     let names = list(workspace)?.unwrap_or_default();
     walker.walk(workspace, Path::new(""), names)?;
 
-    let last = walker.summary.entries.last().map(|e| e.path.clone());
+    if let (Some(mut spill), Some(path)) = (walker.spill.take(), &opts.entries_file) {
+        spill.flush().map_err(|source| ArchiveError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    let last = walker.last.clone();
     let stream = |e| ArchiveError::Stream {
         path: last.clone().unwrap_or_default(),
         source: e,
@@ -171,6 +197,10 @@ struct Walker<'o, W: Write> {
     opts: &'o WriteOptions,
     summary: WriteSummary,
     reported: (u64, u64),
+    /// Where entries go when [`WriteOptions::entries_file`] is set.
+    spill: Option<BufWriter<fs::File>>,
+    /// Path of the last entry (named by a stream error at the end).
+    last: Option<String>,
 }
 
 impl<W: Write> Walker<'_, W> {
@@ -226,7 +256,7 @@ impl<W: Write> Walker<'_, W> {
         self.tar
             .append_data(&mut header, rel, io::empty())
             .map_err(|e| stream_error(rel, e))?;
-        self.push(rel, EntryKind::Dir, meta, 0, None, None);
+        self.push(rel, EntryKind::Dir, meta, 0, None, None)?;
         self.walk(abs, rel, names)?;
         Ok(true)
     }
@@ -258,7 +288,7 @@ impl<W: Write> Walker<'_, W> {
             .append_data(&mut header, rel, io::empty())
             .map_err(|e| stream_error(rel, e))?;
         let link = String::from_utf8_lossy(target).into_owned();
-        self.push(rel, EntryKind::Symlink, meta, 0, None, Some(link));
+        self.push(rel, EntryKind::Symlink, meta, 0, None, Some(link))?;
         Ok(true)
     }
 
@@ -320,12 +350,12 @@ impl<W: Write> Walker<'_, W> {
         let sha256 = hashing::hex(source.hasher);
         self.summary.files += 1;
         self.summary.bytes += size;
-        self.push(rel, EntryKind::File, meta, size, Some(sha256), None);
+        self.push(rel, EntryKind::File, meta, size, Some(sha256), None)?;
         self.report();
         Ok(Some(database))
     }
 
-    /// Records a manifest entry.
+    /// Records a manifest entry, in memory or in the entries file.
     fn push(
         &mut self,
         rel: &Path,
@@ -334,15 +364,38 @@ impl<W: Write> Walker<'_, W> {
         size: u64,
         sha256: Option<String>,
         link: Option<String>,
-    ) {
-        self.summary.entries.push(ManifestEntry {
+    ) -> Result<(), ArchiveError> {
+        let entry = ManifestEntry {
             path: rel.to_string_lossy().into_owned(),
             kind,
             size,
             mode: meta.mode() & MODE_MASK,
             sha256,
             link,
-        });
+        };
+        self.summary.entry_count += 1;
+        self.last = Some(entry.path.clone());
+        match &mut self.spill {
+            Some(spill) => {
+                let io = |source| ArchiveError::Io {
+                    path: self
+                        .opts
+                        .entries_file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    source,
+                };
+                serde_json::to_writer(&mut *spill, &entry)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| spill.write_all(b"\n"))
+                    .map_err(io)
+            }
+            None => {
+                self.summary.entries.push(entry);
+                Ok(())
+            }
+        }
     }
 
     /// Calls the progress callback when enough happened since the last call.
