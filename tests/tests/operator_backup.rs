@@ -93,6 +93,23 @@ async fn gone(cluster: &TestCluster, ns: &str, name: &str, within: Duration) -> 
     .await
 }
 
+fn annotate(cluster: &TestCluster, ns: &str, name: &str, annotation: &str) -> anyhow::Result<()> {
+    cluster.kubectl(
+        &["annotate", "openclawinstance", name, "-n", ns, annotation],
+        None,
+    )?;
+    Ok(())
+}
+
+/// Asks for the deletion without waiting for it (a finalizer may hold it).
+fn delete(cluster: &TestCluster, ns: &str, name: &str) -> anyhow::Result<()> {
+    cluster.kubectl(
+        &["delete", "openclawinstance", name, "-n", ns, "--wait=false"],
+        None,
+    )?;
+    Ok(())
+}
+
 fn events(cluster: &TestCluster, ns: &str, reason: &str) -> anyhow::Result<String> {
     cluster.kubectl(
         &[
@@ -133,17 +150,7 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     std::fs::create_dir_all(notes.parent().unwrap_or(&pod.state_dir()))?;
     std::fs::write(&notes, "remember the milk\n")?;
 
-    cluster.kubectl(
-        &[
-            "delete",
-            "openclawinstance",
-            "keeper",
-            "-n",
-            &ns.name,
-            "--wait=false",
-        ],
-        None,
-    )?;
+    delete(&cluster, &ns.name, "keeper")?;
     gone(&cluster, &ns.name, "keeper", Duration::from_secs(90)).await?;
     let prefix = format!("{}/keeper/", ns.name);
     let keys = s3.list(&prefix).await?;
@@ -190,16 +197,11 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     assert_eq!(status.restored_from.as_deref(), Some(source.as_str()));
 
     // On request: each new value of the annotation takes one backup, recorded in the status.
-    cluster.kubectl(
-        &[
-            "annotate",
-            "openclawinstance",
-            "restored",
-            "-n",
-            &ns.name,
-            &format!("{BACKUP_NOW_ANNOTATION}=first"),
-        ],
-        None,
+    annotate(
+        &cluster,
+        &ns.name,
+        "restored",
+        &format!("{BACKUP_NOW_ANNOTATION}=first"),
     )?;
     let instance = wait::until("the requested backup", Duration::from_secs(60), || async {
         let instance = instances::get(&cluster, &ns.name, "restored").await?;
@@ -226,28 +228,13 @@ async fn deleting_takes_a_final_backup_that_a_new_instance_restores() -> anyhow:
     );
 
     // Clean up without another backup.
-    cluster.kubectl(
-        &[
-            "annotate",
-            "openclawinstance",
-            "restored",
-            "-n",
-            &ns.name,
-            &format!("{SKIP_BACKUP_ANNOTATION}=true"),
-        ],
-        None,
+    annotate(
+        &cluster,
+        &ns.name,
+        "restored",
+        &format!("{SKIP_BACKUP_ANNOTATION}=true"),
     )?;
-    cluster.kubectl(
-        &[
-            "delete",
-            "openclawinstance",
-            "restored",
-            "-n",
-            &ns.name,
-            "--wait=false",
-        ],
-        None,
-    )?;
+    delete(&cluster, &ns.name, "restored")?;
     gone(&cluster, &ns.name, "restored", Duration::from_secs(60)).await?;
     Ok(())
 }
@@ -262,28 +249,13 @@ async fn skip_backup_deletes_at_once_and_leaves_an_event() -> anyhow::Result<()>
     let _operator = OperatorHandle::start_with_supervisor(&cluster, &ns.name, "127.0.0.1:9");
     instances::apply(&cluster, &ns.name, &agent("hasty", &s3, ""))?;
     has_finalizer(&cluster, &ns.name, "hasty").await?;
-    cluster.kubectl(
-        &[
-            "annotate",
-            "openclawinstance",
-            "hasty",
-            "-n",
-            &ns.name,
-            &format!("{SKIP_BACKUP_ANNOTATION}=true"),
-        ],
-        None,
+    annotate(
+        &cluster,
+        &ns.name,
+        "hasty",
+        &format!("{SKIP_BACKUP_ANNOTATION}=true"),
     )?;
-    cluster.kubectl(
-        &[
-            "delete",
-            "openclawinstance",
-            "hasty",
-            "-n",
-            &ns.name,
-            "--wait=false",
-        ],
-        None,
-    )?;
+    delete(&cluster, &ns.name, "hasty")?;
     gone(&cluster, &ns.name, "hasty", Duration::from_secs(30)).await?;
     let skipped = events(&cluster, &ns.name, "BackupSkipped")?;
     assert!(skipped.contains(SKIP_BACKUP_ANNOTATION), "{skipped}");
@@ -302,17 +274,7 @@ async fn a_deletion_waits_while_the_backup_cannot_be_taken_and_the_workspace_wou
     let spec = "  storage:\n    persistence:\n      orphan: false\n";
     instances::apply(&cluster, &ns.name, &agent("careful", &s3, spec))?;
     has_finalizer(&cluster, &ns.name, "careful").await?;
-    cluster.kubectl(
-        &[
-            "delete",
-            "openclawinstance",
-            "careful",
-            "-n",
-            &ns.name,
-            "--wait=false",
-        ],
-        None,
-    )?;
+    delete(&cluster, &ns.name, "careful")?;
     let instance = wait::until(
         "a Terminating phase that says why",
         Duration::from_secs(30),
@@ -331,16 +293,11 @@ async fn a_deletion_waits_while_the_backup_cannot_be_taken_and_the_workspace_wou
     // Still there after a while: nothing is lost silently.
     tokio::time::sleep(Duration::from_secs(5)).await;
     instances::get(&cluster, &ns.name, "careful").await?;
-    cluster.kubectl(
-        &[
-            "annotate",
-            "openclawinstance",
-            "careful",
-            "-n",
-            &ns.name,
-            &format!("{SKIP_BACKUP_ANNOTATION}=true"),
-        ],
-        None,
+    annotate(
+        &cluster,
+        &ns.name,
+        "careful",
+        &format!("{SKIP_BACKUP_ANNOTATION}=true"),
     )?;
     gone(&cluster, &ns.name, "careful", Duration::from_secs(30)).await?;
     Ok(())

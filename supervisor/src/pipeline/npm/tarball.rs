@@ -15,7 +15,7 @@ use std::{
 
 use tar::EntryType;
 
-use crate::pipeline::skills::{ExtractError, Limits, entry_path, link_target_ok};
+use crate::pipeline::skills::{ExtractError, Limits, entry_path, link_target_ok, place_link};
 
 /// Files and links written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -167,11 +167,7 @@ fn extract(tgz: &mut dyn Read, dest: &Path, limits: Limits) -> Result<Unpacked, 
         }
     }
     for (path, target) in &links {
-        let out = dest.join(path);
-        if let Some(parent) = out.parent() {
-            fs::create_dir_all(parent).map_err(io_error(parent))?;
-        }
-        std::os::unix::fs::symlink(target, &out).map_err(io_error(&out))?;
+        place_link(dest, path, target)?;
         done.links += 1;
     }
     Ok(done)

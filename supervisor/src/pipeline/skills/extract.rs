@@ -241,15 +241,25 @@ pub fn extract_zip(bytes: &[u8], dest: &Path, limits: Limits) -> Result<Extracte
     }
     for item in &planned {
         if let Kind::Link(target) = &item.kind {
-            let out = dest.join(&item.path);
-            if let Some(parent) = out.parent() {
-                fs::create_dir_all(parent).map_err(io_error(parent))?;
-            }
-            std::os::unix::fs::symlink(target, &out).map_err(io_error(&out))?;
+            place_link(dest, &item.path, target)?;
             done.links += 1;
         }
     }
     Ok(done)
+}
+
+/// Creates the (already checked) symlink `path` → `target` under `dest`, with its parent
+/// directories. Links are placed after every file, so no entry is written through one.
+pub fn place_link(dest: &Path, path: &Path, target: &str) -> Result<(), ExtractError> {
+    let io_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |error| ExtractError::Io { path, error }
+    };
+    let out = dest.join(path);
+    if let Some(parent) = out.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    std::os::unix::fs::symlink(target, &out).map_err(io_error(&out))
 }
 
 #[cfg(test)]

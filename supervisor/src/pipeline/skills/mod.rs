@@ -21,7 +21,7 @@ use openclaw_api::instance::{SkillRef, SkillSource, status::InstalledSkill};
 use serde::Serialize;
 
 pub use clawhub::{ClawHubError, GateError};
-pub use extract::{ExtractError, Limits, entry_path, extract_zip, link_target_ok};
+pub use extract::{ExtractError, Limits, entry_path, extract_zip, link_target_ok, place_link};
 pub use fingerprint::{fingerprint_dir, locale_compare};
 
 use super::{
