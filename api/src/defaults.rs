@@ -137,16 +137,14 @@ impl OpenClawClusterDefaultsSpec {
         instance.resolve(&self.runtime_deps)
     }
 
-    /// The S3 target of an instance, unset fields taken from these defaults; `None` when neither
-    /// names a bucket.
+    /// The S3 target of an instance, unset fields taken from these defaults, even without a
+    /// bucket (a restore needs only credentials); `None` when neither has an S3 section.
     pub fn s3(&self, instance: Option<&S3Spec>) -> Option<S3Spec> {
-        let merged = match (instance, &self.backup.s3) {
-            (Some(own), Some(default)) => own.or(default),
-            (Some(own), None) => own.clone(),
-            (None, Some(default)) => default.clone(),
-            (None, None) => return None,
-        };
-        merged.bucket.is_some().then_some(merged)
+        match (instance, &self.backup.s3) {
+            (Some(own), Some(default)) => Some(own.or(default)),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        }
     }
 }
 
@@ -208,7 +206,11 @@ mod tests {
             merged.as_ref().and_then(|s| s.prefix.as_deref()),
             Some("team-a")
         );
-        assert_eq!(OpenClawClusterDefaultsSpec::default().s3(Some(&own)), None);
+        assert_eq!(
+            OpenClawClusterDefaultsSpec::default().s3(Some(&own)),
+            Some(own),
+            "no bucket: still the instance's own section"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`instance`]: `OpenClawInstance` (`openclawinstances.openclaw.rocks/v1alpha1`), spec and status.
 //! - [`defaults`]: `OpenClawClusterDefaults`, the cluster-wide singleton named `cluster`.
 //! - [`plan`]: [`RuntimePlan`], what the operator tells the supervisor to do in the pod.
+//! - [`supervisor`]: [`SupervisorReport`], what the supervisor tells the operator (`/status`).
 //! - [`crd`]: the generated CRD YAML, the only source of `crds/` and the chart's copy.
 //!
 //! Every doc comment on a CRD field becomes its `kubectl explain` description, so they are
@@ -20,10 +21,12 @@ pub mod defaults;
 pub mod instance;
 pub mod plan;
 mod schema;
+pub mod supervisor;
 
 pub use defaults::{OpenClawClusterDefaults, OpenClawClusterDefaultsSpec};
 pub use instance::{OpenClawInstance, OpenClawInstanceSpec, OpenClawInstanceStatus};
 pub use plan::RuntimePlan;
+pub use supervisor::SupervisorReport;
 
 /// API group of every OpenClaw custom resource.
 pub const GROUP: &str = "openclaw.rocks";

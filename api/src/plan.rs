@@ -24,6 +24,31 @@ pub const GATEWAY_PORT: u16 = 18789;
 /// `spec.observability.metrics.port` says otherwise.
 pub const DEFAULT_STATUS_PORT: u16 = 9090;
 
+/// The pod's termination grace period in seconds: the operator writes it on the pod, the
+/// supervisor drains the gateway within it (less a reserve for backups and checkpoints).
+pub const TERMINATION_GRACE_SECONDS: i64 = 60;
+
+/// Environment variable carrying [`TERMINATION_GRACE_SECONDS`] to the supervisor.
+pub const TERMINATION_GRACE_ENV: &str = "OPENCLAW_TERMINATION_GRACE_SECONDS";
+
+/// Environment variable naming the runtime plan file.
+pub const PLAN_PATH_ENV: &str = "OPENCLAW_PLAN";
+
+/// Environment variable with the gateway's command line (split on whitespace).
+pub const GATEWAY_COMMAND_ENV: &str = "OPENCLAW_GATEWAY_COMMAND";
+
+/// Environment variable with the address the supervisor's status server listens on.
+pub const STATUS_ADDRESS_ENV: &str = "OPENCLAW_STATUS_ADDRESS";
+
+/// Environment variable with the status server's port (the plan's `statusPort` otherwise).
+pub const STATUS_PORT_ENV: &str = "OPENCLAW_STATUS_PORT";
+
+/// `HOME` of the supervisor and the gateway.
+pub const HOME_ENV: &str = "HOME";
+
+/// The gateway's state directory (`~/.openclaw`).
+pub const STATE_DIR_ENV: &str = "OPENCLAW_STATE_DIR";
+
 /// Environment variable carrying the gateway token into the gateway.
 pub const GATEWAY_TOKEN_ENV: &str = "OPENCLAW_GATEWAY_TOKEN";
 

@@ -24,6 +24,9 @@ pub struct ReconcileLabels {
 pub struct ErrorLabels {
     /// What kind of failure: `api`, `invalid_spec`, `missing_reference`, `internal`.
     pub category: String,
+    /// The reconcile step that failed: `finalize`, `dereference`, `apply`, `status` (`none`
+    /// before any step).
+    pub step: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +34,14 @@ pub struct PhaseLabels {
     pub namespace: String,
     pub name: String,
     pub phase: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub namespace: String,
+    pub instance: String,
+    /// Channel id, e.g. `telegram`.
+    pub channel: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -55,8 +66,12 @@ pub struct Metrics {
     pub auto_update_total: Family<UpdateLabels, Counter>,
     /// Write requests (apply, create, delete, status patch) the operator sent, by kind.
     pub api_writes_total: Family<KindLabels, Counter>,
+    /// 1 while a configured channel of an instance is healthy, 0 while it fails.
+    pub channel_up: Family<ChannelLabels, Gauge>,
     /// Last phase recorded per instance, so that the old series is removed on change.
     phases: Mutex<std::collections::HashMap<(String, String), String>>,
+    /// Channels with a series, per instance, so that a removed channel's series goes too.
+    channels: Mutex<std::collections::HashMap<(String, String), Vec<String>>>,
 }
 
 impl Default for Metrics {
@@ -101,6 +116,12 @@ impl Default for Metrics {
             "Write requests sent to the API server, by object kind",
             api_writes_total.clone(),
         );
+        let channel_up = Family::<ChannelLabels, Gauge>::default();
+        registry.register(
+            "channel_up",
+            "1 while the instance's messaging channel is healthy, 0 while it fails",
+            channel_up.clone(),
+        );
         Self {
             registry,
             reconcile_total,
@@ -109,7 +130,9 @@ impl Default for Metrics {
             instance_phase,
             auto_update_total,
             api_writes_total,
+            channel_up,
             phases: Mutex::default(),
+            channels: Mutex::default(),
         }
     }
 }
@@ -131,10 +154,11 @@ impl Metrics {
             .inc();
     }
 
-    pub fn error(&self, category: &str) {
+    pub fn error(&self, category: &str, step: &str) {
         self.errors_total
             .get_or_create(&ErrorLabels {
                 category: category.to_owned(),
+                step: step.to_owned(),
             })
             .inc();
     }
@@ -156,6 +180,28 @@ impl Metrics {
             .set(1);
     }
 
+    /// Records each channel of an instance as up (1) or down (0), removing the series of
+    /// channels no longer reported.
+    pub fn set_channels(&self, namespace: &str, instance: &str, channels: &[(String, bool)]) {
+        let mut known = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names: Vec<String> = channels.iter().map(|(name, _)| name.clone()).collect();
+        let key = (namespace.to_owned(), instance.to_owned());
+        for old in known.insert(key, names).unwrap_or_default() {
+            if !channels.iter().any(|(name, _)| *name == old) {
+                self.channel_up
+                    .remove(&channel_labels(namespace, instance, &old));
+            }
+        }
+        for (name, up) in channels {
+            self.channel_up
+                .get_or_create(&channel_labels(namespace, instance, name))
+                .set(i64::from(*up));
+        }
+    }
+
     /// Instances with a phase series.
     pub fn instances(&self) -> Vec<(String, String)> {
         let phases = self
@@ -174,6 +220,16 @@ impl Metrics {
         if let Some(old) = phases.remove(&(namespace.to_owned(), name.to_owned())) {
             self.instance_phase.remove(&labels(namespace, name, &old));
         }
+        drop(phases);
+        self.set_channels(namespace, name, &[]);
+    }
+}
+
+fn channel_labels(namespace: &str, instance: &str, channel: &str) -> ChannelLabels {
+    ChannelLabels {
+        namespace: namespace.to_owned(),
+        instance: instance.to_owned(),
+        channel: channel.to_owned(),
     }
 }
 
@@ -202,6 +258,29 @@ mod tests {
         assert!(!text.contains("Provisioning"), "{text}");
         metrics.forget("ns", "a");
         assert!(!metrics.encode().contains("name=\"a\""));
+    }
+
+    #[test]
+    fn channel_series_follow_the_reports() {
+        let metrics = Metrics::default();
+        metrics.set_channels(
+            "ns",
+            "a",
+            &[("slack".into(), true), ("telegram".into(), false)],
+        );
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"openclaw_channel_up{namespace="ns",instance="a",channel="telegram"} 0"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"channel="slack"} 1"#), "{text}");
+        metrics.set_channels("ns", "a", &[("telegram".into(), true)]);
+        let text = metrics.encode();
+        assert!(!text.contains("slack"), "{text}");
+        metrics.forget("ns", "a");
+        assert!(!metrics.encode().contains("telegram"));
     }
 
     #[test]

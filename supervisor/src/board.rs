@@ -9,54 +9,16 @@ use std::{
 };
 
 use openclaw_api::{
-    backup::{BackupReason, BackupRecord, BackupReport, BackupState},
-    instance::status::{InstalledSkill, ModelPull, StepReport, StepState},
+    backup::{BackupReason, BackupRecord, BackupState},
+    instance::status::{ModelPull, StepReport, StepState},
+    supervisor::{GatewayReport, SupervisorReport},
 };
-use serde::{Deserialize, Serialize};
 
-/// Health of the gateway child as the supervisor last saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct GatewayState {
-    /// The child process is running.
-    pub running: bool,
-    /// pid of the child, when running.
-    pub pid: Option<u32>,
-    /// The gateway's own `/readyz` answered 200 with `"ready": true`.
-    pub ready: bool,
-    /// The gateway's `/healthz` answered 200 with `"ok": true`.
-    pub live: bool,
-    /// Restarts since the supervisor started.
-    pub restarts: u32,
-    /// Last exit, e.g. `exit 78 (configuration error)`.
-    pub last_exit: Option<String>,
-    /// The gateway exited with a configuration error and is not restarted until fixed.
-    pub config_error: bool,
-}
+/// Everything `/status` reports: the shared contract with the operator.
+pub type Snapshot = SupervisorReport;
 
-/// Everything `/status` reports (served by the status server, read back by `status`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Snapshot {
-    pub steps: Vec<StepReport>,
-    /// Every step finished (ran or skipped) without failing.
-    pub pipeline_done: bool,
-    /// A step failed; the gateway is not started.
-    pub pipeline_failed: bool,
-    pub gateway: GatewayState,
-    pub model_pulls: Vec<ModelPull>,
-    pub skills: Vec<InstalledSkill>,
-    pub versions: BTreeMap<String, String>,
-    /// Set when the previous run did not stop cleanly (OOM kill, node loss) and what was done.
-    pub recovered_from_unclean_stop: Option<String>,
-    /// GPU facts of the node and the Ollama VRAM check, when relevant.
-    pub gpu: Option<serde_json::Value>,
-    /// Backups and the restore.
-    pub backup: BackupReport,
-    /// Counters behind the backup metrics (not part of `/status`).
-    #[serde(skip)]
-    pub backup_stats: BackupStats,
-}
+/// Health of the gateway child (the `gateway` part of the [`Snapshot`]).
+pub type GatewayState = GatewayReport;
 
 /// What `/metrics` reports about backups beyond the [`BackupReport`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -81,11 +43,20 @@ pub fn reason_name(reason: BackupReason) -> &'static str {
 #[derive(Debug, Clone, Default)]
 pub struct Board {
     inner: Arc<RwLock<Snapshot>>,
+    stats: Arc<RwLock<BackupStats>>,
 }
 
 impl Board {
     pub fn snapshot(&self) -> Snapshot {
         self.read().clone()
+    }
+
+    /// The counters behind the backup metrics.
+    pub fn backup_stats(&self) -> BackupStats {
+        self.stats
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Runs `f` with write access.
@@ -164,19 +135,27 @@ impl Board {
     /// Records a finished backup: no longer current, the last one, counted by reason and
     /// result; `finished_unix` is when it ended.
     pub fn backup_finished(&self, record: BackupRecord, finished_unix: i64) {
-        self.update(|s| {
-            s.backup.current = None;
+        {
+            let mut stats = self
+                .stats
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let result = match record.state {
                 BackupState::Succeeded => "succeeded",
                 BackupState::Failed | BackupState::Running => "failed",
             };
-            *s.backup_stats
+            *stats
                 .totals
                 .entry((reason_name(record.reason).to_owned(), result.to_owned()))
                 .or_default() += 1;
             if record.state == BackupState::Succeeded {
+                stats.last_success_unix = Some(finished_unix);
+            }
+        }
+        self.update(|s| {
+            s.backup.current = None;
+            if record.state == BackupState::Succeeded {
                 s.backup.last_success = Some(record.clone());
-                s.backup_stats.last_success_unix = Some(finished_unix);
             }
             s.backup.last = Some(record);
         });

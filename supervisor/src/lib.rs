@@ -4,6 +4,7 @@
 //! graph of cached steps), starts the gateway as a hardened child, supervises it, and serves
 //! its status.
 
+pub mod archive_path;
 pub mod backup;
 pub mod board;
 pub mod pipeline;

@@ -13,7 +13,10 @@ use std::{
     time::Duration,
 };
 
-use openclaw_api::plan::{PlanError, RuntimePlan};
+use openclaw_api::plan::{
+    CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, PLAN_PATH_ENV, PlanError, RuntimePlan,
+    STATUS_ADDRESS_ENV, STATUS_PORT_ENV, TERMINATION_GRACE_ENV, TERMINATION_GRACE_SECONDS,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
@@ -46,24 +49,24 @@ pub const DEFAULT_GATEWAY_COMMAND: &str = "node /app/openclaw.mjs gateway run";
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The runtime plan the operator rendered.
-    #[arg(long, env = "OPENCLAW_PLAN", default_value = "/etc/openclaw/plan.json")]
+    #[arg(long, env = PLAN_PATH_ENV, default_value = "/etc/openclaw/plan.json")]
     pub plan: PathBuf,
     /// The gateway's command line, split on whitespace (e.g. `node <prefix>/node_modules/openclaw/openclaw.mjs gateway run`).
-    #[arg(long, env = "OPENCLAW_GATEWAY_COMMAND", default_value = DEFAULT_GATEWAY_COMMAND)]
+    #[arg(long, env = GATEWAY_COMMAND_ENV, default_value = DEFAULT_GATEWAY_COMMAND)]
     pub gateway_command: String,
     /// Address the status server listens on.
-    #[arg(long, env = "OPENCLAW_STATUS_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    #[arg(long, env = STATUS_ADDRESS_ENV, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     pub status_address: IpAddr,
     /// Port of the status server; the plan's `statusPort` when unset.
-    #[arg(long, env = "OPENCLAW_STATUS_PORT")]
+    #[arg(long, env = STATUS_PORT_ENV)]
     pub status_port: Option<u16>,
     /// Bearer token of the control endpoints (`POST /backup`). Pass it in the environment, not
     /// on the command line; without it the control endpoints refuse every caller.
-    #[arg(long, env = "OPENCLAW_SUPERVISOR_TOKEN", hide_env_values = true)]
+    #[arg(long, env = CONTROL_TOKEN_ENV, hide_env_values = true)]
     pub control_token: Option<String>,
     /// The pod's termination grace period, in seconds; the gateway may drain for all of it but
     /// the last 15 s (kept for backups and WAL checkpoints).
-    #[arg(long, env = "OPENCLAW_TERMINATION_GRACE_SECONDS", default_value_t = 60)]
+    #[arg(long, env = TERMINATION_GRACE_ENV, default_value_t = TERMINATION_GRACE_SECONDS.unsigned_abs())]
     pub termination_grace_seconds: u64,
 }
 
@@ -284,12 +287,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         tokio::spawn(async move { backups.run_schedule(stop).await })
     };
     let probe_stop = Shutdown::default();
-    let probe = tokio::spawn(gateway_probe::run(
-        board.clone(),
-        started,
-        plan.gateway.port,
-        probe_stop.wait(),
-    ));
+    let probe = {
+        let (board, port, stop) = (board.clone(), plan.gateway.port, probe_stop.wait());
+        let config = env.state_dir.join(crate::pipeline::config::CONFIG_FILE);
+        tokio::spawn(async move { gateway_probe::run(board, started, port, &config, stop).await })
+    };
 
     // A run that did not stop cleanly (OOM kill, node loss) left the gateway's locks behind.
     match recovery::begin(&env.state_dir, uid) {
@@ -315,7 +317,8 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
             let hardening = HardenPlan::gateway().map_err(RunError::Harden)?;
             let mut supervisor = Supervisor::new(command, board.clone())
                 .hardening(Arc::new(hardening))
-                .stale_locks(env.state_dir.clone(), uid);
+                .stale_locks(env.state_dir.clone(), uid)
+                .memory_events(cgroup::memory_events());
             if let Some(reaper) = reaper {
                 supervisor = supervisor.reaper(reaper);
             }

@@ -396,6 +396,17 @@ fn malicious_archives_are_refused() {
             crafted(&[("/etc/x-backup-archive-test", Regular, "", b"x")]),
             "refused entry /etc/x-backup-archive-test: absolute path",
         ),
+        // Refused since backups share the skills' rule (archive_path): a Windows separator.
+        (
+            "backslash",
+            crafted(&[("a\\..\\..\\evil", Regular, "", b"x")]),
+            "refused entry a\\..\\..\\evil: backslash in path",
+        ),
+        (
+            "symlink target with a backslash",
+            crafted(&[("link", Symlink, "..\\outside", b"")]),
+            "refused symlink link -> ..\\outside: the target leaves the archive root",
+        ),
         (
             "symlink out, then a file through it",
             crafted(&[

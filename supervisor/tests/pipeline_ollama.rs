@@ -76,9 +76,10 @@ async fn pulls_what_is_missing_with_progress_and_checks_vram() {
         "totals summed over layers"
     );
     assert_eq!(llama.completed_bytes, 2_019_377_376 + 12_403);
-    let gpu = snapshot.gpu.unwrap_or_default();
-    assert_eq!(gpu["ollama"]["healthy"], true, "{gpu}");
-    assert_eq!(gpu["ollama"]["models"][0]["percentInVram"], 100);
+    let vram = snapshot.vram().cloned().unwrap_or_default();
+    assert!(vram.healthy, "{vram:?}");
+    assert_eq!(vram.models[0].percent_in_vram, 100);
+    assert_eq!(vram.models[0].vram_bytes, vram.models[0].size_bytes);
     assert_eq!(
         snapshot.versions.get("ollama").map(String::as_str),
         Some("0.12.6")
@@ -99,11 +100,13 @@ async fn partial_vram_is_a_degraded_warning_not_a_failure() {
         .await
         .unwrap_or_else(|e| panic!("the gateway may start: {e}"));
     let snapshot = board.snapshot();
-    let gpu = snapshot.gpu.unwrap_or_default();
-    assert_eq!(gpu["ollama"]["healthy"], false);
+    let vram = snapshot.vram().cloned().unwrap_or_default();
+    assert!(!vram.healthy);
     assert_eq!(
-        gpu["ollama"]["message"],
-        "llama3.2:latest: 1.2 GiB of 2.0 GiB in VRAM (60%); Ollama fell back to CPU for the rest"
+        vram.message.as_deref(),
+        Some(
+            "llama3.2:latest: 1.2 GiB of 2.0 GiB in VRAM (60%); Ollama fell back to CPU for the rest"
+        )
     );
     let step = snapshot.steps.iter().find(|s| s.name == "ollama").cloned();
     assert_eq!(

@@ -182,10 +182,7 @@ async fn refuses_tampered_tarballs_wrong_pins_and_packages_that_are_not_plugins(
     let wrong = "0".repeat(64);
     plan.plugins = plugins(&[&format!("good-plugin#sha256:{wrong}")]);
     let error = error_of(pipeline::run(&plan, &env, &Board::default()).await);
-    let actual: String = Sha256::digest(&good)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let actual = hex::encode(Sha256::digest(&good));
     assert!(
         error.contains(&format!(
             "refused good-plugin: the npm tarball's SHA-256 is {actual}, the pin expects {wrong}"

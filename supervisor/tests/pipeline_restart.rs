@@ -159,7 +159,7 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
     assert!(snapshot.pipeline_done);
     assert_eq!(snapshot.skills, cold.snapshot().skills);
     assert_eq!(snapshot.versions, versions);
-    assert_eq!(snapshot.gpu.unwrap_or_default()["ollama"]["healthy"], true);
+    assert_eq!(snapshot.vram().map(|v| v.healthy), Some(true));
     assert_eq!(hub.lock().map(|h| h.downloads()).unwrap_or(0), 1);
     assert_eq!(sidecar.lock().map(|s| s.pulls.len()).unwrap_or(0), 1);
     assert_eq!(

@@ -15,12 +15,8 @@ use openclaw_supervisor::{
 use sha2::{Digest, Sha256};
 use support::clawhub::{self, Hub, Moderation, skill};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn sha(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn weather_zip() -> Vec<u8> {

@@ -407,3 +407,44 @@ fn helper_entry() {
         };
     std::process::exit(if ok { 0 } else { 1 });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oom_kills_are_counted_from_the_cgroup_events() {
+    // Stands in for the kernel: bumps `oom_kill` in a memory.events file, then dies by SIGKILL,
+    // as an OOM-killed gateway does.
+    let body = r#"
+n=$(cat "$LOG.n" 2>/dev/null || echo 0); n=$((n+1)); echo "$n" > "$LOG.n"
+printf 'oom %s\noom_kill %s\n' "$n" "$n" > "$LOG.events"
+echo started >> "$LOG"
+kill -9 $$
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("log.events");
+    std::fs::write(&events, "oom 0\noom_kill 0\n").expect("events");
+    let board = Board::default();
+    let supervisor = Supervisor::new(script(dir.path(), body, SECOND), board.clone())
+        .hardening(Arc::new(HardenPlan::gateway().expect("profile")))
+        .policy(fast_policy())
+        .memory_events(Some(events));
+    let (tx, rx) = mpsc::channel(8);
+    let task = tokio::spawn(supervisor.run(rx));
+    let start = Instant::now();
+    while board.snapshot().gateway.oom_kills < 2 {
+        assert!(
+            start.elapsed() < 10 * SECOND,
+            "{:?}",
+            board.snapshot().gateway
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let gateway = board.snapshot().gateway;
+    assert!(
+        gateway
+            .last_exit
+            .as_deref()
+            .is_some_and(|e| e.starts_with("signal 9 (SIGKILL) (OOM kill")),
+        "{gateway:?}"
+    );
+    drop(tx);
+    task.await.expect("join");
+}

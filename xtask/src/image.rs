@@ -110,7 +110,7 @@ pub fn run(args: &Args) -> Result<()> {
             bytes,
         });
     }
-    let supervisor_sha = hex(&Sha256::digest(&files[1].bytes));
+    let supervisor_sha = hex::encode(Sha256::digest(&files[1].bytes));
     files.push(LayerFile {
         path: CHECKSUM_PATH.to_owned(),
         mode: 0o644,
@@ -176,10 +176,6 @@ pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
     Ok(false)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The uncompressed layer: a tar of `files` owned by 0:0 with zero timestamps.
 pub fn layer_tar(files: &[LayerFile]) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
@@ -200,11 +196,11 @@ pub fn layer_tar(files: &[LayerFile]) -> Result<Vec<u8>> {
 
 /// Writes `bytes` as a blob of the layout.
 fn write_blob(out: &Path, bytes: &[u8]) -> Result<Blob> {
-    let hex = hex(&Sha256::digest(bytes));
-    let path = out.join("blobs/sha256").join(&hex);
+    let digest_hex = hex::encode(Sha256::digest(bytes));
+    let path = out.join("blobs/sha256").join(&digest_hex);
     fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(Blob {
-        digest: format!("sha256:{hex}"),
+        digest: format!("sha256:{digest_hex}"),
         size: bytes.len() as u64,
     })
 }
@@ -218,7 +214,7 @@ pub fn write_layout(out: &Path, files: &[LayerFile], tag: &str, arch: &str) -> R
     fs::create_dir_all(out.join("blobs/sha256"))
         .with_context(|| format!("creating {}", out.display()))?;
     let tar = layer_tar(files)?;
-    let diff_id = format!("sha256:{}", hex(&Sha256::digest(&tar)));
+    let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&tar)));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&tar)?;
     let layer = write_blob(out, &gz.finish()?)?;
@@ -282,7 +278,7 @@ fn read_blob(out: &Path, descriptor: &Value) -> Result<Vec<u8>> {
         .with_context(|| format!("{digest} is not a sha256 digest"))?;
     let path = out.join("blobs/sha256").join(hex_digest);
     let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let actual = hex(&Sha256::digest(&bytes));
+    let actual = hex::encode(Sha256::digest(&bytes));
     ensure!(
         actual == hex_digest,
         "blob {} has digest sha256:{actual}, the descriptor says {digest}",
@@ -361,7 +357,7 @@ pub fn validate(out: &Path) -> Result<BTreeMap<String, u32>> {
     flate2::read::GzDecoder::new(compressed.as_slice())
         .read_to_end(&mut tar)
         .context("the layer is not gzip")?;
-    let diff_id = format!("sha256:{}", hex(&Sha256::digest(&tar)));
+    let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&tar)));
     ensure!(
         diff_ids[0] == diff_id.as_str(),
         "the layer's diff ID is {diff_id}, the config says {}",
@@ -437,7 +433,7 @@ mod tests {
             let bytes = fs::read(entry.path())?;
             assert_eq!(
                 entry.file_name().to_string_lossy(),
-                hex(&Sha256::digest(&bytes))
+                hex::encode(Sha256::digest(&bytes))
             );
         }
         Ok(())

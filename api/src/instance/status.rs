@@ -27,6 +27,13 @@ pub mod condition {
     pub const AUTO_UPDATE_AVAILABLE: &str = "AutoUpdateAvailable";
     /// Auto-update paused itself after repeated rollbacks.
     pub const AUTO_UPDATE_PAUSED: &str = "AutoUpdatePaused";
+    /// Every configured channel (Telegram, Slack…) is healthy; `False` names the failing ones.
+    /// The pod stays Ready: the other channels still carry traffic.
+    pub const CHANNELS_HEALTHY: &str = "ChannelsHealthy";
+    /// Every Ollama model sits entirely in GPU memory; `False` gives the numbers.
+    pub const MODELS_ON_GPU: &str = "ModelsOnGPU";
+    /// The gateway was not OOM-killed repeatedly; `False` after the second OOM kill.
+    pub const GATEWAY_MEMORY_SUFFICIENT: &str = "GatewayMemorySufficient";
 }
 
 /// Observed state of an OpenClaw instance, written by the operator only.
@@ -63,6 +70,17 @@ pub struct OpenClawInstanceStatus {
     /// Skills installed on the workspace, with the version and archive checksum installed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skills: Vec<InstalledSkill>,
+
+    /// Each configured messaging channel (Telegram, WhatsApp, Slack, Discord…), healthy or
+    /// failing, as the gateway reports it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub channels: Vec<ChannelHealth>,
+
+    /// Where each Ollama model runs: bytes in GPU memory against the model's size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub models: Vec<ModelPlacement>,
 
     /// The last successful backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +176,61 @@ pub struct SupervisorStatus {
     /// Progress of the Ollama model pulls.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_pulls: Vec<ModelPull>,
+
+    /// The gateway process: restarts, last exit, OOM kills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayStatus>,
+}
+
+/// The gateway process as the supervisor saw it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    /// Restarts since the supervisor started.
+    #[serde(default)]
+    pub restarts: i64,
+
+    /// How the gateway last exited, e.g. `exit 78 (configuration error)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+
+    /// Times the kernel's OOM killer killed the gateway since the supervisor started.
+    #[serde(default)]
+    pub oom_kills: i64,
+}
+
+/// Health of one configured messaging channel.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelHealth {
+    /// Channel id as in the gateway's `channels` config, e.g. `telegram`.
+    pub name: String,
+
+    /// The gateway does not list the channel among its failing checks.
+    pub healthy: bool,
+
+    /// Why the channel is failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where one Ollama model runs, measured after loading it once.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPlacement {
+    /// Model name, as in `spec.ollama.models`.
+    pub name: String,
+
+    /// Bytes the loaded model takes; absent when Ollama did not list it after loading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+
+    /// Of which in GPU memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram_bytes: Option<i64>,
+
+    /// Share in GPU memory, 0 to 100; 100 only when all of it is.
+    pub percent_in_vram: i32,
 }
 
 /// One start-up step of the supervisor.

@@ -1,5 +1,6 @@
-//! The instance's ConfigMap `<name>-config`: `openclaw.json`, the runtime plan `plan.json` and,
-//! with Tailscale, `tailscale-serve.json`. Never a secret: tokens and keys travel as env vars.
+//! The instance's ConfigMap `<name>-config`: the runtime plan `plan.json` (which carries the
+//! OpenClaw configuration the supervisor writes) and, with Tailscale, `tailscale-serve.json`.
+//! Never a secret: tokens and keys travel as env vars.
 
 use std::collections::BTreeMap;
 
@@ -16,13 +17,8 @@ use super::{BuildContext, BuildError, names, openclaw_config, paths, plan};
 /// The ConfigMap the pod mounts at `/etc/openclaw`.
 pub fn config_map(ctx: &BuildContext<'_>) -> Result<ConfigMap, BuildError> {
     let config = openclaw_config::render(ctx);
-    let openclaw_json =
-        serde_json::to_string_pretty(&Value::Object(config.clone())).map_err(BuildError::Config)?;
     let plan_json = plan::runtime_plan(ctx, config)?.to_json()?;
-    let mut data = BTreeMap::from([
-        (paths::OPENCLAW_JSON.to_owned(), openclaw_json),
-        (PLAN_FILE.to_owned(), plan_json),
-    ]);
+    let mut data = BTreeMap::from([(PLAN_FILE.to_owned(), plan_json)]);
     if ctx.spec().tailscale.enabled {
         let serve = serde_json::to_string_pretty(&tailscale_serve(ctx.spec().tailscale.mode))
             .map_err(BuildError::Config)?;
@@ -66,7 +62,7 @@ mod tests {
         assert!(cm.metadata.owner_references.is_some());
         let data = cm.data.unwrap_or_default();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["openclaw.json", "plan.json", "tailscale-serve.json"]);
+        assert_eq!(keys, ["plan.json", "tailscale-serve.json"]);
         let plan = openclaw_api::RuntimePlan::from_json(&data["plan.json"])?;
         assert_eq!(plan.instance.name, "my-agent");
         let serve: Value =

@@ -6,10 +6,10 @@ use kube::Resource;
 use openclaw_api::{
     OpenClawInstanceSpec,
     instance::{ImageSpec, S3Spec},
-    plan::{DEFAULT_STATUS_PORT, GATEWAY_PORT},
+    plan::GATEWAY_PORT,
 };
 
-use super::{BuildContext, BuildError, labels, paths};
+use super::{BuildContext, BuildError, labels, paths, resolve::Resolved};
 
 impl BuildContext<'_> {
     /// `metadata.name` of the instance ([`BuildContext::validate`] ensures it is set).
@@ -81,9 +81,14 @@ impl BuildContext<'_> {
         }
     }
 
+    /// The settings derived from the spec and the cluster defaults.
+    pub fn resolved(&self) -> Resolved {
+        Resolved::of(self.instance, self.defaults)
+    }
+
     /// Port of the supervisor's HTTP listener (probes, status, metrics).
     pub fn status_port(&self) -> u16 {
-        u16::try_from(self.spec().observability.metrics.port).unwrap_or(DEFAULT_STATUS_PORT)
+        self.resolved().status_port
     }
 
     /// Registry mirror of every image of the pod but the user's containers.
@@ -114,18 +119,12 @@ impl BuildContext<'_> {
     /// The S3 target, field by field from the instance then the cluster defaults, even without
     /// a bucket (a `restoreFrom` of `s3://bucket/key` needs only credentials).
     pub fn s3(&self) -> Option<S3Spec> {
-        let own = self.spec().backup.s3.as_ref();
-        let cluster = self.defaults.and_then(|d| d.backup.s3.as_ref());
-        match (own, cluster) {
-            (Some(own), Some(cluster)) => Some(own.or(cluster)),
-            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
-            (None, None) => None,
-        }
+        self.resolved().s3
     }
 
     /// Whether the supervisor talks to S3 at all: backups (a bucket is known) or a restore.
     pub fn uses_s3(&self) -> bool {
-        self.s3().is_some_and(|s3| s3.bucket.is_some()) || self.spec().restore_from.is_some()
+        self.resolved().backups || self.spec().restore_from.is_some()
     }
 
     /// Name of the Secret holding the S3 credentials, when the supervisor uses S3 with static

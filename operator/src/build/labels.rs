@@ -68,7 +68,7 @@ impl<T: Content> Content for Option<T> {
 pub fn content_hash<T: Content + ?Sized>(data: &T) -> String {
     let mut hasher = Sha256::new();
     feed(&mut hasher, data);
-    hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// sha256 (hex) of several named maps (for example `Secret/openclaw-api-keys` and its data), in
@@ -81,7 +81,7 @@ pub fn hash_inputs(items: &[(String, BTreeMap<String, Vec<u8>>)]) -> String {
         field(&mut hasher, name.as_bytes());
         feed(&mut hasher, data);
     }
-    hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 fn feed<T: Content + ?Sized>(hasher: &mut Sha256, data: &T) {
@@ -96,10 +96,6 @@ fn feed<T: Content + ?Sized>(hasher: &mut Sha256, data: &T) {
 fn field(hasher: &mut Sha256, bytes: &[u8]) {
     hasher.update((bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub mod plan;
 pub mod pod;
 pub mod rbac;
 pub mod references;
+pub mod resolve;
 pub mod restore;
 pub mod secret;
 pub mod service;

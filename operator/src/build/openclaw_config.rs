@@ -1,13 +1,15 @@
 //! The OpenClaw configuration (`openclaw.json`): the user's `spec.config.raw` with what the pod
 //! needs added (gateway mode, port, bind, auth, Tailscale, Chromium, Control UI origins).
 //!
-//! User keys win, except `gateway.mode` and `gateway.port`, which the pod's wiring depends on.
+//! User keys win. `gateway.mode`, `gateway.port` and `gateway.bind` are the supervisor's: it
+//! forces them from the runtime plan when it writes the file (the plan's bind follows the user's
+//! `gateway.bind`: `loopback`, else `lan`).
 //! List values the pod needs (`allowedOrigins`, `trustedProxies`) are merged with the user's.
 //! No secret is ever written here: the gateway reads its token from `OPENCLAW_GATEWAY_TOKEN`.
 //!
 //! With `spec.config.configMapRef` the operator cannot see the user's file, so this holds only
-//! the operator's additions; the supervisor lays the user's file over them and then forces
-//! `gateway.mode` and `gateway.port` again.
+//! the operator's additions; the supervisor lays the user's file over them and then forces the
+//! gateway keys.
 
 use serde_json::{Map, Value, json};
 
@@ -29,10 +31,7 @@ pub fn render(ctx: &BuildContext<'_>) -> Map<String, Value> {
         None => spec.config.raw.clone().unwrap_or_default(),
     };
 
-    force(&mut config, &["gateway", "mode"], json!("local"));
-    force(&mut config, &["gateway", "port"], json!(GATEWAY_PORT));
     // The Service reaches the gateway on the pod IP; the token is then required.
-    default(&mut config, &["gateway", "bind"], json!("lan"));
     default(&mut config, &["gateway", "auth", "mode"], json!("token"));
 
     if spec.tailscale.enabled {
@@ -112,25 +111,6 @@ fn ingress_origins(ingress: &IngressSpec) -> impl Iterator<Item = String> + '_ {
         })
 }
 
-/// Sets `path` to `value`, replacing whatever is there (and non-objects on the way).
-fn force(root: &mut Map<String, Value>, path: &[&str], value: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut node = root;
-    for key in parents {
-        let slot = node
-            .entry((*key).to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
-        }
-        let Value::Object(next) = slot else { return };
-        node = next;
-    }
-    node.insert((*last).to_owned(), value);
-}
-
 /// Sets `path` to `value` unless the user set it (or set a non-object on the way).
 fn default(root: &mut Map<String, Value>, path: &[&str], value: Value) {
     if let Some((parent, last)) = parent_of(root, path) {
@@ -178,7 +158,7 @@ mod tests {
     use crate::build::tests::{context, instance};
 
     #[test]
-    fn user_keys_win_but_mode_and_port_are_forced() {
+    fn user_keys_win_and_the_gateway_keys_are_left_to_the_supervisor() {
         let instance = instance(
             r#"
 spec:
@@ -193,10 +173,14 @@ spec:
       agents: {defaults: {model: {primary: "anthropic/claude-sonnet-4-20250514"}}}
 "#,
         );
-        let config = Value::Object(render(&context(&instance)));
-        assert_eq!(config["gateway"]["mode"], "local");
-        assert_eq!(config["gateway"]["port"], 18789);
-        assert_eq!(config["gateway"]["bind"], "loopback");
+        let config = render(&context(&instance));
+        let plan = crate::build::plan::runtime_plan(&context(&instance), config.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The supervisor forces these from the plan when it writes the file.
+        assert_eq!(plan.gateway.port, 18789);
+        assert_eq!(plan.gateway.bind, openclaw_api::plan::GatewayBind::Loopback);
+        let config = Value::Object(config);
+        assert_eq!(config["gateway"]["port"], 1234, "passed on as given");
         assert_eq!(config["gateway"]["auth"]["mode"], "password");
         assert_eq!(
             config["gateway"]["controlUi"]["allowedOrigins"],
@@ -213,13 +197,13 @@ spec:
     }
 
     #[test]
-    fn defaults_bind_lan_with_token_auth_and_no_token() {
+    fn defaults_to_token_auth_and_no_token() {
         let instance = instance("spec: {}");
         let config = Value::Object(render(&context(&instance)));
         assert_eq!(
             config,
             json!({"gateway": {
-                "mode": "local", "port": 18789, "bind": "lan", "auth": {"mode": "token"},
+                "auth": {"mode": "token"},
                 "controlUi": {"allowedOrigins": ["http://127.0.0.1:18789", "http://localhost:18789"]}
             }})
         );
@@ -269,7 +253,7 @@ spec:
         let instance =
             instance("spec:\n  config:\n    configMapRef: {name: my-config}\n    format: json5\n");
         let config = Value::Object(render(&context(&instance)));
-        assert_eq!(config["gateway"]["mode"], "local");
+        assert_eq!(config["gateway"]["auth"]["mode"], "token");
         assert!(config.get("agents").is_none());
     }
 }

@@ -40,9 +40,7 @@ pub const TMP_VOLUME: &str = "openclaw-tmp";
 /// See [`TMP_VOLUME`].
 pub const HOME_VOLUME: &str = "openclaw-home";
 
-/// Keys of the instance's ConfigMap.
-pub const OPENCLAW_JSON: &str = "openclaw.json";
-/// See [`OPENCLAW_JSON`].
+/// Key of the instance's ConfigMap holding Tailscale's serve configuration (next to the plan).
 pub const TAILSCALE_SERVE_JSON: &str = "tailscale-serve.json";
 
 /// Chromium's DevTools endpoint, on the pod's loopback only.

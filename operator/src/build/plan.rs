@@ -77,11 +77,7 @@ pub fn user_config_file(key: &str) -> String {
 
 /// GPUs of the Ollama sidecar (0 when it does not run).
 pub fn gpus(ctx: &BuildContext<'_>) -> u32 {
-    let ollama = &ctx.spec().ollama;
-    if !ollama.enabled {
-        return 0;
-    }
-    u32::try_from(ollama.gpu.unwrap_or(0)).unwrap_or(0)
+    ctx.resolved().gpus
 }
 
 fn parse_all<E: std::fmt::Display>(

@@ -16,7 +16,7 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Context, Error};
+use super::{Context, error::Cause};
 use crate::build::FIELD_MANAGER;
 
 type Key = (String, String, String);
@@ -54,8 +54,8 @@ impl AppliedCache {
     }
 }
 
-fn desired_hash<K: Serialize>(desired: &K) -> Result<u64, Error> {
-    let bytes = serde_json::to_vec(desired).map_err(|e| Error::Serialize("a child object", e))?;
+fn desired_hash<K: Serialize>(desired: &K) -> Result<u64, Cause> {
+    let bytes = serde_json::to_vec(desired).map_err(|e| Cause::Serialize("a child object", e))?;
     let mut hasher = DefaultHasher::new();
     bytes.hash(&mut hasher);
     Ok(hasher.finish())
@@ -63,7 +63,7 @@ fn desired_hash<K: Serialize>(desired: &K) -> Result<u64, Error> {
 
 /// Applies `desired` unless the live object (its resourceVersion from the cache, `None` when
 /// absent) is exactly what our previous apply left. Returns whether it wrote.
-pub async fn ensure<K>(ctx: &Context, desired: &K, live_rv: Option<String>) -> Result<bool, Error>
+pub async fn ensure<K>(ctx: &Context, desired: &K, live_rv: Option<String>) -> Result<bool, Cause>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize
@@ -75,7 +75,7 @@ where
         .meta()
         .namespace
         .as_deref()
-        .ok_or(Error::NoNamespace)?;
+        .ok_or(Cause::NoNamespace)?;
     let api = Api::namespaced(ctx.client.clone(), namespace);
     ensure_with(ctx, desired, live_rv, &K::kind(&()), api).await
 }
@@ -87,7 +87,7 @@ pub async fn ensure_with<K>(
     live_rv: Option<String>,
     kind: &str,
     api: Api<K>,
-) -> Result<bool, Error>
+) -> Result<bool, Cause>
 where
     K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
 {
@@ -118,7 +118,7 @@ pub async fn remove<K>(
     namespace: &str,
     name: &str,
     exists: bool,
-) -> Result<bool, Error>
+) -> Result<bool, Cause>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + DeserializeOwned

@@ -2,19 +2,23 @@
 //! the instance's control token (key `supervisor-token` of the `<name>-gateway-token` Secret,
 //! read when needed and never cached or logged).
 //!
-//! Used on deletion (the final backup), for the `openclaw.rocks/backup-now` annotation, and by
-//! auto-update before it replaces the image.
+//! Used on deletion (the final backup), for the `openclaw.rocks/backup-now` annotation (served
+//! here), and by auto-update before it replaces the image.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::Api;
-use openclaw_api::backup::{
-    BACKUP_PATH, BackupReason, BackupRecord, BackupRequest, valid_request_id,
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt, runtime::events::EventType};
+use openclaw_api::{
+    OpenClawInstance,
+    backup::{
+        BACKUP_NOW_ANNOTATION, BACKUP_PATH, BackupReason, BackupRecord, BackupRequest, BackupState,
+        valid_request_id,
+    },
 };
 use sha2::{Digest, Sha256};
 
-use super::Context;
+use super::{Context, conditions::Observations, events::publish, supervisor::supervisor_address};
 use crate::build::{CONTROL_TOKEN_KEY, names};
 
 /// What the supervisor answered.
@@ -72,6 +76,70 @@ pub async fn request(
     interpret(status, &text)
 }
 
+/// Serves the `openclaw.rocks/backup-now` annotation: each new value asks the supervisor for
+/// one backup. Returns true while that backup is still to finish (poll again soon).
+pub async fn serve_backup_now(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    port: u16,
+    obs: &mut Observations,
+) -> bool {
+    let Some(value) = instance
+        .annotations()
+        .get(BACKUP_NOW_ANNOTATION)
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return false;
+    };
+    let served = instance
+        .status
+        .as_ref()
+        .and_then(|s| s.backup.as_ref())
+        .and_then(|b| b.last_request.as_ref());
+    if served == Some(value) {
+        return false;
+    }
+    let ns = instance.namespace().unwrap_or_default();
+    let id = request_id("request", value);
+    let answer = request(
+        ctx,
+        &ns,
+        &instance.name_any(),
+        port,
+        &id,
+        BackupReason::Request,
+    )
+    .await;
+    let (type_, reason, note) = match answer {
+        Answer::Running(_) | Answer::Busy(_) | Answer::Unreachable(_) => return true,
+        Answer::Finished(record) if record.state == BackupState::Succeeded => (
+            EventType::Normal,
+            "BackupComplete",
+            format!(
+                "backup {} ({} bytes) taken as asked by {BACKUP_NOW_ANNOTATION}",
+                record.key.as_deref().unwrap_or("?"),
+                record.size_bytes
+            ),
+        ),
+        Answer::Finished(record) => (
+            EventType::Warning,
+            "BackupFailed",
+            format!(
+                "the backup asked by {BACKUP_NOW_ANNOTATION} failed: {}",
+                record.error.unwrap_or_default()
+            ),
+        ),
+        Answer::NoTarget(message) => (
+            EventType::Warning,
+            "BackupFailed",
+            format!("{BACKUP_NOW_ANNOTATION} is set but there is no S3 target: {message}"),
+        ),
+    };
+    publish(ctx, instance, type_, reason, note).await;
+    obs.served_backup_request = Some(value.clone());
+    false
+}
+
 /// The meaning of an answer of `POST /backup` (see `openclaw_api::backup::BackupRequest`).
 pub fn interpret(status: u16, body: &str) -> Answer {
     let record = || serde_json::from_str::<BackupRecord>(body);
@@ -103,22 +171,7 @@ pub fn request_id(prefix: &str, value: &str) -> String {
         return candidate;
     }
     let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}-{hex}")
-}
-
-async fn supervisor_address(
-    ctx: &Context,
-    namespace: &str,
-    instance: &str,
-    port: u16,
-) -> Option<String> {
-    if let Some(address) = &ctx.settings.supervisor_address {
-        return Some(address.clone());
-    }
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let pod = pods.get_opt(&format!("{instance}-0")).await.ok()??;
-    Some(format!("{}:{port}", pod.status?.pod_ip?))
+    format!("{prefix}-{}", hex::encode(&digest[..12]))
 }
 
 async fn control_token(ctx: &Context, namespace: &str, instance: &str) -> Result<String, String> {

@@ -17,7 +17,7 @@ use openclaw_api::{
     },
 };
 
-use super::status::cond;
+use super::conditions::cond;
 
 /// `status.backup`: the last successful backup, or what the status said before.
 pub fn status(previous: Option<&BackupStatus>, report: &BackupReport) -> Option<BackupStatus> {

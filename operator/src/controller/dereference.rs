@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use sha2::{Digest, Sha256};
 
-use super::{Context, Error};
+use super::{Context, error::Cause};
 use crate::build::{Reference, ReferenceKind};
 
 /// What dereferencing found.
@@ -23,7 +23,7 @@ pub async fn dereference(
     ctx: &Context,
     namespace: &str,
     references: &[Reference],
-) -> Result<Dereferenced, Error> {
+) -> Result<Dereferenced, Cause> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
     let mut hasher = Sha256::new();
@@ -79,7 +79,7 @@ pub async fn dereference(
     }
     let digest = hasher.finalize();
     Ok(Dereferenced {
-        inputs_hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        inputs_hash: hex::encode(digest),
         missing,
     })
 }

@@ -25,12 +25,13 @@ use openclaw_api::{
 };
 
 use super::{
-    Context, Error,
+    Context,
     backup::{Answer, request},
+    error::Cause,
     events::publish,
-    reconcile::apply_status,
+    status::apply_status,
 };
-use crate::build::FIELD_MANAGER;
+use crate::build::{FIELD_MANAGER, resolve::Resolved};
 
 /// How long an unanswered supervisor is retried before a kept PVC is trusted with the workspace.
 const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
@@ -40,11 +41,7 @@ pub fn wants_finalizer(
     instance: &OpenClawInstance,
     defaults: Option<&OpenClawClusterDefaultsSpec>,
 ) -> bool {
-    let own = instance.spec.backup.s3.as_ref();
-    match defaults {
-        Some(defaults) => defaults.s3(own).is_some(),
-        None => own.is_some_and(|s3| s3.bucket.is_some()),
-    }
+    Resolved::of(instance, defaults).backups
 }
 
 /// Adds or removes the finalizer so that it is present exactly when `wanted`; no write when
@@ -53,7 +50,7 @@ pub async fn set_finalizer(
     ctx: &Context,
     instance: &OpenClawInstance,
     wanted: bool,
-) -> Result<(), Error> {
+) -> Result<(), Cause> {
     let present = instance.finalizers().iter().any(|f| f == BACKUP_FINALIZER);
     if present == wanted {
         return Ok(());
@@ -105,7 +102,7 @@ pub async fn finalize(
     ctx: &Context,
     instance: &OpenClawInstance,
     defaults: Option<&OpenClawClusterDefaultsSpec>,
-) -> Result<Action, Error> {
+) -> Result<Action, Cause> {
     let name = instance.name_any();
     let ns = instance.namespace().unwrap_or_default();
     let uid = instance.uid().unwrap_or_default();
@@ -136,8 +133,7 @@ pub async fn finalize(
     let kept = workspace_outlives(instance);
     let attempt = ctx.deletion_attempt(&uid);
     let id = format!("deletion-{uid}-{attempt}");
-    let port = u16::try_from(instance.spec.observability.metrics.port)
-        .unwrap_or(openclaw_api::plan::DEFAULT_STATUS_PORT);
+    let port = Resolved::of(instance, defaults).status_port;
 
     let answer = request(ctx, &ns, &name, port, &id, BackupReason::Deletion).await;
     let (progress, retry) = match answer {
@@ -233,7 +229,7 @@ async fn terminating_status(
     ctx: &Context,
     instance: &OpenClawInstance,
     message: &str,
-) -> Result<(), Error> {
+) -> Result<(), Cause> {
     let mut next = instance.status.clone().unwrap_or_default();
     next.phase = Some(Phase::Terminating);
     let condition = Condition {
@@ -274,7 +270,7 @@ async fn release(
     type_: EventType,
     reason: &str,
     note: String,
-) -> Result<Action, Error> {
+) -> Result<Action, Cause> {
     publish(ctx, instance, type_, reason, note).await;
     set_finalizer(ctx, instance, false).await?;
     Ok(Action::await_change())

@@ -3,7 +3,9 @@
 mod apply;
 pub mod backup;
 mod backup_status;
+mod children;
 mod cluster_facts;
+mod conditions;
 mod context;
 mod dereference;
 mod error;
@@ -14,6 +16,7 @@ mod references;
 mod status;
 mod stores;
 mod supervisor;
+mod supervisor_conditions;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -105,15 +108,17 @@ async fn sweep(api: Api<OpenClawInstance>, ctx: Arc<Context>) {
 
 /// Failed reconciles are retried with a delay that depends on what failed.
 fn error_policy(instance: Arc<OpenClawInstance>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.error(err.category());
+    ctx.metrics
+        .error(err.category(), err.step().map_or("none", |s| s.as_str()));
     tracing::warn!(
         instance = %kube::ResourceExt::name_any(instance.as_ref()),
         namespace = %kube::ResourceExt::namespace(instance.as_ref()).unwrap_or_default(),
         error = %err,
         "reconcile failed"
     );
-    Action::requeue(match err {
-        Error::Kube(_) => Duration::from_secs(5),
-        _ => Duration::from_secs(30),
+    Action::requeue(if err.is_api() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(30)
     })
 }

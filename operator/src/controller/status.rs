@@ -1,376 +1,164 @@
-//! The instance's status: phase and conditions decided from what the reconcile observed.
+//! Writing the instance's status: the whole status by server-side apply, only when it changed,
+//! with one Event per phase transition and per channel that fails or recovers, and the
+//! instance's metric series.
 
-use k8s_openapi::{
-    api::apps::v1::StatefulSet,
-    apimachinery::pkg::apis::meta::v1::{Condition, Time},
-    jiff::Timestamp,
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::events::EventType,
 };
 use openclaw_api::{
-    backup::RestoreState,
-    instance::{OpenClawInstanceStatus, Phase, status::condition},
+    OpenClawInstance, OpenClawInstanceStatus,
+    instance::{Phase, status::ChannelHealth},
 };
 
-use super::backup_status as backup;
+use super::{
+    Context,
+    conditions::{self, Observations},
+    error::Cause,
+    events::publish,
+};
+use crate::build::FIELD_MANAGER;
 
-/// Condition type reporting whether the requested GPUs can be scheduled.
-pub const GPU_AVAILABLE: &str = "GPUAvailable";
-/// Condition type set when the gateway exits with its configuration-error code (78).
-pub const GATEWAY_CONFIG_VALID: &str = "GatewayConfigValid";
-/// Condition type set when the pod's previous run did not stop cleanly (OOM kill, node loss).
-pub const CLEAN_START: &str = "CleanStart";
-/// Condition type reporting whether the ServiceMonitor could be created.
-pub const SERVICE_MONITOR_READY: &str = "ServiceMonitorReady";
-
-/// What one reconcile found out.
-#[derive(Debug, Clone, Default)]
-pub struct Observations {
-    pub generation: Option<i64>,
-    pub suspended: bool,
-    /// The spec could not be rendered (message names the field).
-    pub invalid: Option<String>,
-    /// Referenced objects that do not exist, e.g. `Secret "openclaw-api-keys"`.
-    pub missing: Vec<String>,
-    /// GPUs requested and the most any node can allocate, when that is not enough.
-    pub gpu_shortage: Option<(i64, i64)>,
-    /// `None` when no ServiceMonitor is wanted; `Some(false)` when its CRD is missing.
-    pub service_monitor: Option<bool>,
-    pub workload: Workload,
-    pub gateway_endpoint: Option<String>,
-    /// What the pod's supervisor reported, when it answered.
-    pub supervisor: Option<super::supervisor::Report>,
-    /// The `openclaw.rocks/backup-now` value this reconcile served.
-    pub served_backup_request: Option<String>,
+/// Decides the status from `obs` and writes it when it differs from the stored one.
+pub async fn write(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    obs: &Observations,
+) -> Result<(), Cause> {
+    let previous = instance.status.clone().unwrap_or_default();
+    let next = conditions::compute(&previous, obs);
+    let ns = instance.namespace().unwrap_or_default();
+    let name = instance.name_any();
+    let phase = next.phase.unwrap_or(Phase::Provisioning);
+    ctx.metrics.set_phase(&ns, &name, phase.as_str());
+    let channels: Vec<(String, bool)> = next
+        .channels
+        .iter()
+        .map(|c| (c.name.clone(), c.healthy))
+        .collect();
+    ctx.metrics.set_channels(&ns, &name, &channels);
+    if !conditions::differs(&previous, &next) {
+        return Ok(());
+    }
+    apply_status(ctx, instance, &next).await?;
+    if previous.phase != next.phase {
+        publish_transition(ctx, instance, previous.phase, phase, &next).await;
+    }
+    for (type_, reason, note) in channel_transitions(&previous.channels, &next.channels) {
+        publish(ctx, instance, type_, reason, note).await;
+    }
+    Ok(())
 }
 
-/// State of the StatefulSet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Workload {
-    #[default]
-    Missing,
-    NotReady,
-    RollingOut,
-    Ready,
-}
-
-impl Workload {
-    pub fn of(sts: Option<&StatefulSet>) -> Self {
-        let Some(sts) = sts else {
-            return Workload::Missing;
-        };
-        let Some(status) = &sts.status else {
-            return Workload::NotReady;
-        };
-        let want = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let observed = status.observed_generation >= sts.metadata.generation;
-        let rolled =
-            status.update_revision.is_none() || status.current_revision == status.update_revision;
-        let ready = status.ready_replicas.unwrap_or(0) >= want && want > 0;
-        match (observed && rolled, ready) {
-            (true, true) => Workload::Ready,
-            (false, _) => Workload::RollingOut,
-            (true, false) if status.updated_replicas.unwrap_or(0) < want => Workload::RollingOut,
-            _ => Workload::NotReady,
-        }
-    }
-}
-
-/// Decides the phase.
-pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
-    if obs.invalid.is_some() {
-        return Phase::Failed;
-    }
-    if obs.suspended {
-        return Phase::Suspended;
-    }
-    let step_failed = obs
-        .supervisor
-        .as_ref()
-        .is_some_and(|r| !r.failed_steps().is_empty());
-    let restoring = obs
-        .supervisor
-        .as_ref()
-        .and_then(|r| r.backup.restore.as_ref())
-        .is_some_and(|r| r.state == RestoreState::Running);
-    match obs.workload {
-        _ if restoring => Phase::Restoring,
-        // The supervisor knows better than the pod's Ready condition.
-        _ if step_failed => Phase::Degraded,
-        Workload::Ready if obs.missing.is_empty() => Phase::Running,
-        _ if !obs.missing.is_empty() || obs.gpu_shortage.is_some() || step_failed => {
-            Phase::Degraded
-        }
-        Workload::RollingOut
-            if previous == Some(Phase::Running) || previous == Some(Phase::Updating) =>
-        {
-            Phase::Updating
-        }
-        Workload::NotReady if previous == Some(Phase::Running) => Phase::Degraded,
-        _ => Phase::Provisioning,
-    }
-}
-
-pub(super) fn cond(type_: &str, ok: bool, reason: &str, message: String) -> Condition {
-    Condition {
-        type_: type_.to_owned(),
-        status: if ok { "True" } else { "False" }.to_owned(),
-        reason: reason.to_owned(),
-        message,
-        last_transition_time: Time(Timestamp::now()),
-        observed_generation: None,
-    }
-}
-
-/// The whole status, keeping each condition's transition time while its status holds.
-pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenClawInstanceStatus {
-    let phase = phase(previous.phase, obs);
-    let mut conditions = Vec::new();
-    let (ready, reason, message) = match phase {
-        Phase::Running => (true, "GatewayReady", "the agent pod is ready".to_owned()),
-        Phase::Suspended => (
-            false,
-            "Suspended",
-            "spec.suspend is true; the agent is scaled to zero".to_owned(),
-        ),
-        Phase::Failed => (
-            false,
-            "InvalidSpec",
-            obs.invalid.clone().unwrap_or_default(),
-        ),
-        _ if !obs.missing.is_empty() => (
-            false,
-            "MissingReferences",
-            format!("missing: {}", obs.missing.join(", ")),
-        ),
-        _ if obs.gpu_shortage.is_some() => (
-            false,
-            "InsufficientGPU",
-            "see the GPUAvailable condition".to_owned(),
-        ),
-        _ if obs
-            .supervisor
-            .as_ref()
-            .is_some_and(|r| !r.failed_steps().is_empty()) =>
-        {
-            (
-                false,
-                "StartupStepFailed",
-                "a start-up step failed in the pod; see the Step* conditions".to_owned(),
-            )
-        }
-        Phase::Updating => (false, "RollingOut", "a new pod is rolling out".to_owned()),
-        _ => (
-            false,
-            "PodNotReady",
-            "waiting for the agent pod to become ready".to_owned(),
-        ),
-    };
-    conditions.push(cond(condition::READY, ready, reason, message));
-    conditions.push(match &obs.invalid {
-        Some(message) => cond(
-            condition::CONFIG_VALID,
-            false,
-            "InvalidSpec",
-            message.clone(),
-        ),
-        None => cond(
-            condition::CONFIG_VALID,
-            true,
-            "Rendered",
-            "configuration and runtime plan rendered".into(),
-        ),
+/// Writes the whole status by server-side apply.
+pub async fn apply_status(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    next: &OpenClawInstanceStatus,
+) -> Result<(), Cause> {
+    let api: Api<OpenClawInstance> = Api::namespaced(
+        ctx.client.clone(),
+        &instance.namespace().unwrap_or_default(),
+    );
+    let patch = serde_json::json!({
+        "apiVersion": "openclaw.rocks/v1alpha1",
+        "kind": "OpenClawInstance",
+        "status": next,
     });
-    conditions.push(if obs.missing.is_empty() {
-        cond(
-            condition::SECRETS_READY,
-            true,
-            "AllReferencesFound",
-            "every referenced Secret and ConfigMap exists".into(),
-        )
-    } else {
-        cond(
-            condition::SECRETS_READY,
-            false,
-            "ReferenceNotFound",
-            format!(
-                "not found in the instance's namespace: {}",
-                obs.missing.join(", ")
-            ),
-        )
-    });
-    if let Some((wanted, max)) = obs.gpu_shortage {
-        conditions.push(cond(
-            GPU_AVAILABLE,
-            false,
-            "InsufficientGPU",
-            format!(
-                "spec.ollama.gpu asks for {wanted} nvidia.com/gpu but the most any node can allocate is {max}; \
-                 the pod would stay Pending (install the NVIDIA device plugin or add GPU nodes)"
-            ),
-        ));
-    }
-    match obs.service_monitor {
-        Some(true) => conditions.push(cond(SERVICE_MONITOR_READY, true, "Created", "ServiceMonitor applied".into())),
-        Some(false) => conditions.push(cond(
-            SERVICE_MONITOR_READY,
-            false,
-            "CRDNotInstalled",
-            "spec.observability.metrics.serviceMonitor.enabled is true but the Prometheus Operator's \
-             ServiceMonitor CRD (monitoring.coreos.com/v1) is not installed; metrics are still served"
-                .into(),
-        )),
-        None => {}
-    }
-    if let Some(report) = &obs.supervisor {
-        for (type_, message) in report.failed_steps() {
-            conditions.push(cond(&type_, false, "StepFailed", message));
-        }
-        if report.gateway.config_error {
-            let exit = report
-                .gateway
-                .last_exit
-                .clone()
-                .unwrap_or_else(|| "exit 78".into());
-            conditions.push(cond(
-                GATEWAY_CONFIG_VALID,
-                false,
-                "ConfigurationError",
-                format!("the gateway refused its configuration ({exit}); fix spec.config, it is retried on change"),
-            ));
-        }
-        conditions.extend(backup::conditions(previous, &report.backup));
-        if let Some(what) = &report.recovered_from_unclean_stop {
-            conditions.push(cond(
-                CLEAN_START,
-                false,
-                "RecoveredFromUncleanStop",
-                what.clone(),
-            ));
-        }
-    }
-    for c in &mut conditions {
-        c.observed_generation = obs.generation;
-        if let Some(old) = previous.conditions.iter().find(|o| o.type_ == c.type_)
-            && old.status == c.status
-        {
-            c.last_transition_time = old.last_transition_time.clone();
-        }
-    }
-    let mut next = OpenClawInstanceStatus {
-        phase: Some(phase),
-        conditions,
-        observed_generation: obs.generation,
-        gateway_endpoint: obs.gateway_endpoint.clone(),
-        ..previous.clone()
-    };
-    if let Some(report) = &obs.supervisor {
-        next.supervisor = Some(report.supervisor_status());
-        next.skills = report.skills.clone();
-        next.backup = backup::status(previous.backup.as_ref(), &report.backup);
-        next.restored_from = backup::restored_from(previous, &report.backup);
-    }
-    if let Some(served) = &obs.served_backup_request {
-        next.backup.get_or_insert_default().last_request = Some(served.clone());
-    }
-    next
+    api.patch_status(
+        &instance.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics.api_write("OpenClawInstance/status");
+    Ok(())
 }
 
-/// True when writing `next` would change what `previous` says (transition times aside).
-pub fn differs(previous: &OpenClawInstanceStatus, next: &OpenClawInstanceStatus) -> bool {
-    let key = |s: &OpenClawInstanceStatus| {
-        (
-            s.supervisor.clone(),
-            s.skills.clone(),
-            s.phase,
-            s.observed_generation,
-            s.gateway_endpoint.clone(),
-            s.backup.clone(),
-            s.restored_from.clone(),
-            s.conditions
+/// One Event per real phase transition (never one per resync).
+async fn publish_transition(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    from: Option<Phase>,
+    to: Phase,
+    status: &OpenClawInstanceStatus,
+) {
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    let type_ = match to {
+        Phase::Failed | Phase::Degraded => EventType::Warning,
+        _ => EventType::Normal,
+    };
+    let note = match (from, ready) {
+        (Some(from), Some(c)) => format!("{from} → {to}: {}", c.message),
+        (None, Some(c)) => format!("{to}: {}", c.message),
+        _ => to.to_string(),
+    };
+    publish(ctx, instance, type_, to.as_str(), note).await;
+}
+
+/// The Events of channels that started failing (a Warning, also for a channel first seen
+/// failing) or recovered (Normal).
+pub fn channel_transitions(
+    previous: &[ChannelHealth],
+    next: &[ChannelHealth],
+) -> Vec<(EventType, &'static str, String)> {
+    next.iter()
+        .filter_map(|now| {
+            let before = previous
                 .iter()
-                .map(|c| {
-                    (
-                        c.type_.clone(),
-                        c.status.clone(),
-                        c.reason.clone(),
-                        c.message.clone(),
-                        c.observed_generation,
-                    )
-                })
-                .collect::<Vec<_>>(),
-        )
-    };
-    key(previous) != key(next)
+                .find(|c| c.name == now.name)
+                .map(|c| c.healthy);
+            match (before, now.healthy) {
+                (Some(true) | None, false) => Some((
+                    EventType::Warning,
+                    "ChannelFailing",
+                    format!(
+                        "channel {} is failing: {}",
+                        now.name,
+                        now.reason.as_deref().unwrap_or("no reason given")
+                    ),
+                )),
+                (Some(false), true) => Some((
+                    EventType::Normal,
+                    "ChannelRecovered",
+                    format!("channel {} is healthy again", now.name),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn obs(workload: Workload) -> Observations {
-        Observations {
-            generation: Some(1),
-            workload,
-            ..Default::default()
+    fn channel(name: &str, healthy: bool) -> ChannelHealth {
+        ChannelHealth {
+            name: name.into(),
+            healthy,
+            reason: (!healthy).then(|| "token refused".to_owned()),
         }
     }
 
     #[test]
-    fn provisioning_then_running() {
-        assert_eq!(phase(None, &obs(Workload::Missing)), Phase::Provisioning);
+    fn one_event_per_channel_transition() {
+        let up = [channel("telegram", true), channel("slack", true)];
+        let down = [channel("telegram", false), channel("slack", true)];
+        let reasons = |events: Vec<(EventType, &'static str, String)>| {
+            events.into_iter().map(|(_, r, _)| r).collect::<Vec<_>>()
+        };
+        assert_eq!(reasons(channel_transitions(&up, &down)), ["ChannelFailing"]);
         assert_eq!(
-            phase(Some(Phase::Provisioning), &obs(Workload::Ready)),
-            Phase::Running
+            reasons(channel_transitions(&down, &down)),
+            Vec::<&str>::new()
         );
         assert_eq!(
-            phase(Some(Phase::Running), &obs(Workload::NotReady)),
-            Phase::Degraded
+            reasons(channel_transitions(&down, &up)),
+            ["ChannelRecovered"]
         );
-        assert_eq!(
-            phase(Some(Phase::Running), &obs(Workload::RollingOut)),
-            Phase::Updating
-        );
-    }
-
-    #[test]
-    fn missing_reference_degrades_and_names_it() {
-        let mut o = obs(Workload::NotReady);
-        o.missing = vec!["Secret \"openclaw-api-keys\"".into()];
-        let status = compute(&OpenClawInstanceStatus::default(), &o);
-        assert_eq!(status.phase, Some(Phase::Degraded));
-        let secrets = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == condition::SECRETS_READY)
-            .unwrap();
-        assert_eq!(secrets.status, "False");
-        assert!(secrets.message.contains("openclaw-api-keys"));
-    }
-
-    #[test]
-    fn steady_status_does_not_differ() {
-        let first = compute(&OpenClawInstanceStatus::default(), &obs(Workload::Ready));
-        let second = compute(&first, &obs(Workload::Ready));
-        assert!(!differs(&first, &second));
-        assert_eq!(
-            first.conditions, second.conditions,
-            "transition times are kept"
-        );
-    }
-
-    #[test]
-    fn gpu_shortage_gives_numbers() {
-        let mut o = obs(Workload::NotReady);
-        o.gpu_shortage = Some((1, 0));
-        let status = compute(&OpenClawInstanceStatus::default(), &o);
-        let gpu = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == GPU_AVAILABLE)
-            .unwrap();
-        assert!(
-            gpu.message.contains("asks for 1") && gpu.message.contains("is 0"),
-            "{}",
-            gpu.message
-        );
+        // First seen: only a failing one is news.
+        assert_eq!(reasons(channel_transitions(&[], &down)), ["ChannelFailing"]);
     }
 }

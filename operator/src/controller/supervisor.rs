@@ -7,77 +7,36 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use openclaw_api::backup::BackupReport;
-use openclaw_api::instance::status::{
-    InstalledSkill, ModelPull, StepReport, StepState, SupervisorStatus,
+use openclaw_api::{
+    SupervisorReport,
+    instance::status::{GatewayStatus, SupervisorStatus},
 };
-use serde::Deserialize;
 
 use super::Context;
 
-/// What the supervisor's `/status` says (the fields the operator uses).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    #[serde(default)]
-    pub steps: Vec<StepReport>,
-    #[serde(default)]
-    pub pipeline_done: bool,
-    #[serde(default)]
-    pub gateway: GatewayReport,
-    #[serde(default)]
-    pub model_pulls: Vec<ModelPull>,
-    #[serde(default)]
-    pub skills: Vec<InstalledSkill>,
-    #[serde(default)]
-    pub versions: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    pub recovered_from_unclean_stop: Option<String>,
-    /// Backups and the restore.
-    #[serde(default)]
-    pub backup: BackupReport,
+/// The part of the instance status that mirrors the supervisor.
+pub fn supervisor_status(report: &SupervisorReport) -> SupervisorStatus {
+    let gateway = &report.gateway;
+    SupervisorStatus {
+        steps: report.steps.clone(),
+        gateway_healthy: Some(gateway.ready),
+        versions: report.versions.clone(),
+        model_pulls: report.model_pulls.clone(),
+        gateway: Some(GatewayStatus {
+            restarts: i64::from(gateway.restarts),
+            last_exit: gateway.last_exit.clone(),
+            oom_kills: i64::from(gateway.oom_kills),
+        }),
+    }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GatewayReport {
-    #[serde(default)]
-    pub ready: bool,
-    #[serde(default)]
-    pub config_error: bool,
-    #[serde(default)]
-    pub last_exit: Option<String>,
-}
-
-impl Report {
-    /// The part of the instance status that mirrors the supervisor.
-    pub fn supervisor_status(&self) -> SupervisorStatus {
-        SupervisorStatus {
-            steps: self.steps.clone(),
-            gateway_healthy: Some(self.gateway.ready),
-            versions: self.versions.clone(),
-            model_pulls: self.model_pulls.clone(),
-        }
-    }
-
-    /// Failed steps as (condition type, message): `Step` + the step name in CamelCase.
-    pub fn failed_steps(&self) -> Vec<(String, String)> {
-        self.steps
-            .iter()
-            .filter(|s| s.state == StepState::Failed)
-            .map(|s| {
-                (
-                    condition_type(&s.name),
-                    s.error.clone().unwrap_or_else(|| "failed".into()),
-                )
-            })
-            .collect()
-    }
-
-    /// True while start-up work is still in progress (worth polling again soon).
-    pub fn in_progress(&self) -> bool {
-        !self.pipeline_done && !self.steps.iter().any(|s| s.state == StepState::Failed)
-    }
+/// Failed steps as (condition type, message): `Step` + the step name in CamelCase.
+pub fn failed_steps(report: &SupervisorReport) -> Vec<(String, String)> {
+    report
+        .failed_steps()
+        .into_iter()
+        .map(|(name, error)| (condition_type(name), error.to_owned()))
+        .collect()
 }
 
 /// `ca-bundle` → `StepCaBundle` (a valid condition type).
@@ -96,17 +55,31 @@ pub fn condition_type(step: &str) -> String {
     out
 }
 
+/// `<ip>:<port>` of the supervisor of `<instance>-0` (the configured address in tests, where
+/// the supervisor runs locally); `None` while the pod has no IP.
+pub async fn supervisor_address(
+    ctx: &Context,
+    namespace: &str,
+    instance: &str,
+    port: u16,
+) -> Option<String> {
+    if let Some(address) = &ctx.settings.supervisor_address {
+        return Some(address.clone());
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let pod = pods.get_opt(&format!("{instance}-0")).await.ok()??;
+    Some(format!("{}:{port}", pod.status?.pod_ip?))
+}
+
 /// Asks the supervisor of `<name>-0` for its status; `None` when the pod has no IP yet or the
 /// supervisor does not answer (a starting pod is not an error).
-pub async fn fetch(ctx: &Context, namespace: &str, instance: &str, port: u16) -> Option<Report> {
-    let address = match &ctx.settings.supervisor_address {
-        Some(address) => address.clone(),
-        None => {
-            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-            let pod = pods.get_opt(&format!("{instance}-0")).await.ok()??;
-            format!("{}:{port}", pod.status?.pod_ip?)
-        }
-    };
+pub async fn fetch(
+    ctx: &Context,
+    namespace: &str,
+    instance: &str,
+    port: u16,
+) -> Option<SupervisorReport> {
+    let address = supervisor_address(ctx, namespace, instance, port).await?;
     let response = ctx
         .http
         .get(format!("http://{address}/status"))
@@ -117,7 +90,7 @@ pub async fn fetch(ctx: &Context, namespace: &str, instance: &str, port: u16) ->
     if !response.status().is_success() {
         return None;
     }
-    response.json::<Report>().await.ok()
+    response.json::<SupervisorReport>().await.ok()
 }
 
 #[cfg(test)]
@@ -132,20 +105,23 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_supervisor_status_json() {
-        let json = r#"{"steps":[{"name":"config","state":"Succeeded","durationMs":3,"skipped":true},
-            {"name":"skills","state":"Failed","error":"clawhub unreachable"}],
-            "pipelineDone":false,"pipelineFailed":true,"gateway":{"running":false,"ready":false,"live":false,"restarts":0,"configError":false},
-            "modelPulls":[{"model":"llama3.2","state":"Running","completedBytes":10,"totalBytes":100}],"skills":[],"versions":{}}"#;
-        let report: Report = serde_json::from_str(json).unwrap();
+    fn failed_steps_become_condition_types() {
+        use openclaw_api::instance::status::{StepReport, StepState};
+        let report = SupervisorReport {
+            steps: vec![StepReport {
+                name: "ca-bundle".into(),
+                state: StepState::Failed,
+                duration_ms: None,
+                skipped: false,
+                error: Some("no such file".into()),
+            }],
+            ..SupervisorReport::default()
+        };
         assert_eq!(
-            report.failed_steps(),
-            vec![("StepSkills".to_owned(), "clawhub unreachable".to_owned())]
+            failed_steps(&report),
+            [("StepCaBundle".to_owned(), "no such file".to_owned())]
         );
-        assert!(!report.in_progress());
-        assert_eq!(
-            report.supervisor_status().model_pulls[0].completed_bytes,
-            10
-        );
+        let gateway = supervisor_status(&report).gateway;
+        assert_eq!(gateway.map(|g| g.restarts), Some(0));
     }
 }

@@ -28,17 +28,8 @@ pub struct StreamDigest {
 fn digest(hasher: Sha256, size: u64) -> StreamDigest {
     StreamDigest {
         size,
-        checksum: format!("sha256:{}", hex(&hasher.finalize())),
+        checksum: format!("sha256:{}", hex::encode(hasher.finalize())),
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The writing end: buffers up to [`CHUNK_SIZE`] and sends full chunks, blocking while the
@@ -184,7 +175,7 @@ mod tests {
             ]
         );
         assert_eq!(digest.size, 3_500_000);
-        let expected = hex(&Sha256::digest(vec![7u8; 3_500_000]));
+        let expected = hex::encode(Sha256::digest(vec![7u8; 3_500_000]));
         assert_eq!(digest.checksum, format!("sha256:{expected}"));
         Ok(())
     }

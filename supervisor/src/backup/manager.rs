@@ -392,8 +392,7 @@ mod tests {
         assert_eq!(report.last, Some(done));
         assert_eq!(
             board
-                .snapshot()
-                .backup_stats
+                .backup_stats()
                 .totals
                 .get(&("deletion".into(), "failed".into())),
             Some(&1)

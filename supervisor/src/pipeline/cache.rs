@@ -55,23 +55,12 @@ pub fn inputs_hash(step: &str, inputs: &[u8]) -> String {
     hasher.update(step.as_bytes());
     hasher.update([0]);
     hasher.update(inputs);
-    hex(&hasher.finalize())
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(hasher.finalize())
 }
 
 /// SHA-256 (hex) of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn path(dir: &Path, step: &str) -> PathBuf {

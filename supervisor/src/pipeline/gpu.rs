@@ -6,29 +6,7 @@
 
 use std::{fs, path::Path};
 
-use serde::Serialize;
-
-/// What the node's NVIDIA driver reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeGpuFacts {
-    /// Driver version, e.g. `580.159.04`.
-    pub driver_version: Option<String>,
-    /// The GPUs the driver sees, by bus id.
-    pub gpus: Vec<NodeGpu>,
-}
-
-/// One GPU of the node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeGpu {
-    /// PCI bus id, e.g. `0000:00:06.0`.
-    pub bus_id: String,
-    /// Model name, e.g. `NVIDIA H100 80GB HBM3`.
-    pub model: Option<String>,
-    /// `GPU-<uuid>`.
-    pub uuid: Option<String>,
-}
+pub use openclaw_api::supervisor::{NodeGpu, NodeGpuFacts};
 
 /// Reads `<root>/proc/driver/nvidia`; `None` when the node has no NVIDIA driver loaded.
 pub fn node_facts(root: &Path) -> Option<NodeGpuFacts> {

@@ -17,7 +17,7 @@
 
 mod ca_bundle;
 mod cache;
-mod config;
+pub mod config;
 pub mod dag;
 mod env;
 pub mod exec;
@@ -37,7 +37,7 @@ mod step;
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use openclaw_api::plan::RuntimePlan;
-use serde_json::{Map, Value};
+use openclaw_api::supervisor::GpuReport;
 
 pub use env::{
     DEFAULT_CLAWHUB_URL, DEFAULT_PATH, DEFAULT_PYPI_INDEX, Mirrors, PipelineEnv, Secret,
@@ -117,9 +117,10 @@ pub async fn run(
     board.update(|s| {
         s.pipeline_done = false;
         s.pipeline_failed = false;
-        s.gpu = node
-            .as_ref()
-            .map(|facts| serde_json::json!({ "node": facts }));
+        s.gpu = node.map(|facts| GpuReport {
+            node: Some(facts),
+            ollama: None,
+        });
     });
     let ctx = Arc::new(StepCtx {
         plan: plan.clone(),
@@ -163,13 +164,8 @@ fn apply_to_board(board: &Board, outputs: &[&StepOutput]) {
         for output in outputs {
             s.versions
                 .extend(output.versions.iter().map(|(k, v)| (k.clone(), v.clone())));
-            if let Some(Value::Object(found)) = &output.gpu {
-                let mut gpu = match s.gpu.take() {
-                    Some(Value::Object(map)) => map,
-                    _ => Map::new(),
-                };
-                gpu.extend(found.clone());
-                s.gpu = Some(Value::Object(gpu));
+            if let Some(check) = &output.vram {
+                s.gpu.get_or_insert_default().ollama = Some(check.clone());
             }
         }
     });

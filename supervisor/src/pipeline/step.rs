@@ -61,9 +61,9 @@ pub struct StepOutput {
     /// Versions of what was installed (`pnpm`, `python`, `uv`, `ollama`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub versions: BTreeMap<String, String>,
-    /// Keys merged into the board's `gpu` object.
+    /// The Ollama VRAM verdict, for the board's `gpu.ollama`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu: Option<serde_json::Value>,
+    pub vram: Option<openclaw_api::supervisor::VramCheck>,
     /// One line for people: what the step did.
     #[serde(default)]
     pub summary: String,

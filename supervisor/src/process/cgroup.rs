@@ -1,4 +1,5 @@
-//! The container's memory limit, from its cgroup (v2 `memory.max`, v1 `memory.limit_in_bytes`).
+//! The container's memory limit, from its cgroup (v2 `memory.max`, v1 `memory.limit_in_bytes`),
+//! and its OOM-kill counter (v2 `memory.events`).
 //!
 //! With a private cgroup namespace (the Kubernetes default on cgroup v2) the container's own
 //! cgroup is the root of `/sys/fs/cgroup`; otherwise `/proc/self/cgroup` names it. The smallest
@@ -59,6 +60,30 @@ pub fn parse_limit(text: &str) -> Option<u64> {
         .filter(|&n| n > 0 && n < UNLIMITED_ABOVE)
 }
 
+/// The container's `memory.events` (cgroup v2), where the kernel counts `oom_kill`s; `None` on
+/// cgroup v1 or outside a cgroup with a memory controller.
+pub fn memory_events() -> Option<PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2 = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    // The innermost existing file: the container's own cgroup.
+    files_up_to_root(Path::new(CGROUP_ROOT), v2, "memory.events")
+        .into_iter()
+        .rev()
+        .find(|f| f.is_file())
+}
+
+/// OOM kills counted in a `memory.events` file; `None` when it cannot be read.
+pub fn oom_kills(events: &Path) -> Option<u64> {
+    parse_oom_kills(&fs::read_to_string(events).ok()?)
+}
+
+/// The `oom_kill <n>` line of a `memory.events` text.
+pub fn parse_oom_kills(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 /// `<base>/<file>`, then the same file in each parent of `path` below `base` (a path from
 /// `/proc/self/cgroup` that does not exist under `base` is skipped: we are then in a cgroup
 /// namespace whose root is `base` itself).
@@ -77,6 +102,13 @@ fn files_up_to_root(base: &Path, path: &str, file: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_oom_kill_counter() {
+        let events = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(parse_oom_kills(events), Some(2));
+        assert_eq!(parse_oom_kills("low 0\n"), None);
+    }
 
     #[test]
     fn parses_limits() {

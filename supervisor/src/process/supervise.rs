@@ -18,6 +18,7 @@ use tokio::{
 };
 
 use super::{
+    cgroup,
     harden::{self, HardenPlan},
     policy::{self, Decision, ExitKind, History, RestartPolicy},
     reaper::Reaper,
@@ -50,6 +51,7 @@ pub struct Supervisor {
     reaper: Option<Reaper>,
     stale_locks: Option<(PathBuf, u32)>,
     config_ok_after: Duration,
+    memory_events: Option<PathBuf>,
 }
 
 impl Supervisor {
@@ -63,6 +65,7 @@ impl Supervisor {
             policy: RestartPolicy::default(),
             reaper: None,
             stale_locks: None,
+            memory_events: None,
             config_ok_after: CONFIG_OK_AFTER,
         }
     }
@@ -95,6 +98,13 @@ impl Supervisor {
     /// How long a run after a configuration error must last to clear it ([`CONFIG_OK_AFTER`]).
     pub fn config_ok_after(mut self, after: Duration) -> Supervisor {
         self.config_ok_after = after;
+        self
+    }
+
+    /// Counts the gateway's OOM kills from this cgroup `memory.events` file: a gateway killed by
+    /// SIGKILL while its `oom_kill` counter grew was killed by the kernel's OOM killer.
+    pub fn memory_events(mut self, events: Option<PathBuf>) -> Supervisor {
+        self.memory_events = events;
         self
     }
 
@@ -200,6 +210,7 @@ impl Supervisor {
             g.running = true;
             g.pid = child.id();
         });
+        let oom_before = self.memory_events.as_deref().and_then(cgroup::oom_kills);
         let mut stop_deadline: Option<Instant> = None;
         let mut killed = false;
         let mut config_pending = after_config_error;
@@ -260,13 +271,33 @@ impl Supervisor {
         if let (Some(reaper), Some(id)) = (&self.reaper, pid) {
             reaper.release(id.as_raw().unsigned_abs());
         }
-        tracing::info!(exit = %exit.describe(), "gateway exited");
+        let oom_after = self.memory_events.as_deref().and_then(cgroup::oom_kills);
+        let oom_killed = !killed
+            && exit == ExitKind::Signal(9)
+            && matches!((oom_before, oom_after), (Some(before), Some(after)) if after > before);
+        let described = if oom_killed {
+            format!(
+                "{} (OOM kill: the container's memory limit)",
+                exit.describe()
+            )
+        } else {
+            exit.describe()
+        };
+        if oom_killed {
+            tracing::error!(exit = %described, "the kernel's OOM killer killed the gateway");
+        } else {
+            tracing::info!(exit = %described, "gateway exited");
+        }
         self.board.set_gateway(|g| {
             g.running = false;
             g.pid = None;
             g.ready = false;
             g.live = false;
-            g.last_exit = Some(exit.describe());
+            g.last_exit = Some(described);
+            g.channels.clear();
+            if oom_killed {
+                g.oom_kills = g.oom_kills.saturating_add(1);
+            }
         });
         Run {
             exit,

@@ -1,6 +1,9 @@
 //! Polls the gateway's own probes on loopback every second and records what their JSON bodies
-//! say on the [`Board`]: `/readyz` → `gateway.ready`, `/healthz` → `gateway.live`, `/startupz` →
-//! [`StartupFlag`].
+//! say on the [`Board`]: `/readyz` → `gateway.ready` and `gateway.channels`, `/healthz` →
+//! `gateway.live`, `/startupz` → [`StartupFlag`].
+//!
+//! A gateway whose `/readyz` fails only because of channels still serves traffic for the others:
+//! `gateway.ready` stays true and the failing channels are reported per channel.
 //!
 //! Only the body counts: the gateway's Control UI answers unknown paths with `200 text/html`, so
 //! a 200 alone proves nothing. Loopback callers get the detailed bodies without a token.
@@ -17,7 +20,10 @@ use std::{
 use serde::Deserialize;
 use tokio::time::MissedTickBehavior;
 
-use super::client::{Answer, HttpClient};
+use super::{
+    channels::{self, ConfiguredChannels},
+    client::{Answer, HttpClient},
+};
 use crate::board::Board;
 
 /// How often the gateway is asked.
@@ -136,6 +142,15 @@ pub fn startup(answer: Option<&Answer>) -> Startup {
     Startup::NotStarted { reason }
 }
 
+/// Whether the gateway serves traffic: `/readyz` says ready, or it fails only because of
+/// channels on a gateway that has started (the other channels and the API still work).
+pub fn serving(readiness: &Readiness, start: &Startup) -> bool {
+    readiness.ready
+        || (!readiness.failing.is_empty()
+            && readiness.failing.iter().all(|f| channels::is_channel(f))
+            && !matches!(start, Startup::NotStarted { .. }))
+}
+
 /// Whether the gateway counts as started: its `/startupz` says so, or, on gateways without
 /// `/startupz`, its `/readyz` does.
 pub fn started(startup: &Startup, readiness: &Readiness) -> bool {
@@ -146,8 +161,16 @@ pub fn started(startup: &Startup, readiness: &Readiness) -> bool {
     }
 }
 
-/// Polls the gateway on `127.0.0.1:port` until `shutdown` resolves.
-pub async fn run(board: Board, flag: StartupFlag, port: u16, shutdown: impl Future<Output = ()>) {
+/// Polls the gateway on `127.0.0.1:port` until `shutdown` resolves; the channels are those of
+/// the gateway config at `config`.
+pub async fn run(
+    board: Board,
+    flag: StartupFlag,
+    port: u16,
+    config: &std::path::Path,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut configured = ConfiguredChannels::new(config);
     let client = HttpClient::new(TIMEOUT);
     let [ready_url, health_url, startup_url] =
         ["readyz", "healthz", "startupz"].map(|path| format!("http://127.0.0.1:{port}/{path}"));
@@ -166,6 +189,7 @@ pub async fn run(board: Board, flag: StartupFlag, port: u16, shutdown: impl Futu
                 &Readiness::default(),
                 false,
                 &Startup::Unknown,
+                &[],
             );
             continue;
         }
@@ -177,21 +201,46 @@ pub async fn run(board: Board, flag: StartupFlag, port: u16, shutdown: impl Futu
         let readiness = readiness(ready.as_ref().ok());
         let live = liveness(live.as_ref().ok());
         let start = startup(start.as_ref().ok());
-        record(&board, &flag, &readiness, live, &start);
+        record(&board, &flag, &readiness, live, &start, configured.names());
     }
 }
 
-/// Writes one round of answers, logging what changed.
-fn record(board: &Board, flag: &StartupFlag, readiness: &Readiness, live: bool, start: &Startup) {
+/// Writes one round of answers, logging what changed; `configured` are the config's channels.
+fn record(
+    board: &Board,
+    flag: &StartupFlag,
+    readiness: &Readiness,
+    live: bool,
+    start: &Startup,
+    configured: &[String],
+) {
     let started = started(start, readiness);
     if flag.set(started) {
         tracing::info!(started, "gateway startup changed");
     }
+    let serving = serving(readiness, start);
+    // Before the gateway started, nothing is known about its channels.
+    let channels = if started || serving {
+        channels::health(configured, &readiness.failing)
+    } else {
+        Vec::new()
+    };
     board.update(|s| {
-        if s.gateway.ready != readiness.ready {
-            tracing::info!(ready = readiness.ready, failing = ?readiness.failing, "gateway readiness changed");
-            s.gateway.ready = readiness.ready;
+        if s.gateway.ready != serving {
+            tracing::info!(ready = serving, failing = ?readiness.failing, "gateway readiness changed");
+            s.gateway.ready = serving;
         }
+        for now in &channels {
+            let before = s.gateway.channels.iter().find(|c| c.name == now.name);
+            if before.map(|c| c.healthy) != Some(now.healthy) {
+                if now.healthy {
+                    tracing::info!(channel = %now.name, "channel healthy");
+                } else {
+                    tracing::warn!(channel = %now.name, "channel failing");
+                }
+            }
+        }
+        s.gateway.channels = channels;
         if s.gateway.live != live {
             tracing::info!(live, "gateway liveness changed");
             s.gateway.live = live;
@@ -289,7 +338,7 @@ mod tests {
         let flag = StartupFlag::default();
         let readiness = readiness(Some(&answer(200, READY)));
         let start = startup(Some(&answer(200, STARTUPZ)));
-        record(&board, &flag, &readiness, true, &start);
+        record(&board, &flag, &readiness, true, &start, &[]);
         let snapshot = board.snapshot();
         assert!(snapshot.gateway.ready && snapshot.gateway.live && flag.get());
         assert_eq!(
@@ -302,8 +351,48 @@ mod tests {
             &Readiness::default(),
             false,
             &Startup::Unknown,
+            &[],
         );
         let snapshot = board.snapshot();
         assert!(!snapshot.gateway.ready && !snapshot.gateway.live && !flag.get());
+    }
+
+    #[test]
+    fn a_failing_channel_keeps_the_gateway_serving_and_is_reported() {
+        // What openclaw 2026.9.6 answers with a Telegram token that getMe refuses.
+        const TELEGRAM_DOWN: &str = r#"{"ready":false,"failing":["telegram"],"uptimeMs":15000}"#;
+        let board = Board::default();
+        let flag = StartupFlag::default();
+        let readiness = readiness(Some(&answer(503, TELEGRAM_DOWN)));
+        let start = startup(Some(&answer(200, STARTUPZ)));
+        assert!(serving(&readiness, &start));
+        let configured = ["slack".to_owned(), "telegram".to_owned()];
+        record(&board, &flag, &readiness, true, &start, &configured);
+        let gateway = board.snapshot().gateway;
+        assert!(
+            gateway.ready,
+            "one dead channel must not make the pod unready"
+        );
+        let health: Vec<(&str, bool)> = gateway
+            .channels
+            .iter()
+            .map(|c| (c.name.as_str(), c.healthy))
+            .collect();
+        assert_eq!(health, [("slack", true), ("telegram", false)]);
+        // Still starting, or failing for a gateway-wide reason: not serving.
+        let starting = readiness_of(STARTING);
+        assert!(!serving(
+            &starting,
+            &startup(Some(&answer(503, STARTUPZ_STARTING)))
+        ));
+        let draining = Startup::NotStarted {
+            reason: "draining".into(),
+        };
+        assert!(!serving(&readiness, &draining));
+        assert!(!serving(&Readiness::default(), &Startup::Unknown));
+    }
+
+    fn readiness_of(body: &'static str) -> Readiness {
+        readiness(Some(&answer(503, body)))
     }
 }

@@ -49,6 +49,7 @@ fn gauge(
 fn backup_metrics(
     encoder: &mut DescriptorEncoder,
     s: &crate::board::Snapshot,
+    stats: &crate::board::BackupStats,
 ) -> Result<(), std::fmt::Error> {
     if !s.backup.enabled {
         return Ok(());
@@ -59,11 +60,11 @@ fn backup_metrics(
         None,
         ConstCounter::new(0_u64).metric_type(),
     )?;
-    for ((reason, result), count) in &s.backup_stats.totals {
+    for ((reason, result), count) in &stats.totals {
         let labels = [("reason", reason.as_str()), ("result", result.as_str())];
         ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
     }
-    if let Some(unix) = s.backup_stats.last_success_unix {
+    if let Some(unix) = stats.last_success_unix {
         gauge(
             encoder,
             "backup_last_success_timestamp_seconds",
@@ -122,7 +123,7 @@ impl Collector for BoardCollector {
         gauge(
             &mut encoder,
             "gateway_ready",
-            "1 while the gateway's /readyz says ready",
+            "1 while the gateway serves traffic: its /readyz says ready, or only channels fail",
             i64::from(g.running && g.ready),
         )?;
         gauge(
@@ -131,6 +132,26 @@ impl Collector for BoardCollector {
             "1 when the gateway exited with a configuration error (78)",
             i64::from(g.config_error),
         )?;
+        let oom_kills = ConstCounter::new(u64::from(g.oom_kills));
+        oom_kills.encode(encoder.encode_descriptor(
+            "gateway_oom_kills",
+            "Times the kernel's OOM killer killed the gateway since the supervisor started",
+            None,
+            oom_kills.metric_type(),
+        )?)?;
+        if !g.channels.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                "channel_up",
+                "1 while the gateway reports the configured channel healthy",
+                None,
+                ConstGauge::new(0_i64).metric_type(),
+            )?;
+            for channel in &g.channels {
+                let labels = [("channel", channel.name.as_str())];
+                ConstGauge::new(i64::from(channel.healthy))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
         let restarts = ConstCounter::new(u64::from(g.restarts));
         restarts.encode(encoder.encode_descriptor(
             "gateway_restarts",
@@ -170,7 +191,7 @@ impl Collector for BoardCollector {
             }
         }
 
-        backup_metrics(&mut encoder, &s)?;
+        backup_metrics(&mut encoder, &s, &self.board.backup_stats())?;
 
         if !s.model_pulls.is_empty() {
             let mut family = encoder.encode_descriptor(

@@ -1,6 +1,7 @@
 //! The supervisor's HTTP side: the status server (probes, `/status`, `/metrics`, control
 //! endpoints), the poller of the gateway's own probes, and the `status` command's table.
 
+pub mod channels;
 pub mod client;
 pub mod control;
 pub mod gateway_probe;

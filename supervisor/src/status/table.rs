@@ -6,6 +6,7 @@ use std::{fmt::Write as _, time::Duration};
 use openclaw_api::{
     backup::{BackupReport, BackupState, RestoreRecord, RestoreState},
     instance::status::StepState,
+    supervisor::GpuReport,
 };
 
 use super::client::{ClientError, HttpClient};
@@ -168,7 +169,20 @@ pub fn render(view: &StatusView) -> String {
         let _ = writeln!(out, "\nrecovered from an unclean stop: {recovery}");
     }
     if let Some(gpu) = &view.gpu {
-        let _ = writeln!(out, "\ngpu: {gpu}");
+        let _ = writeln!(out, "\ngpu: {}", gpu_line(gpu));
+    }
+    if !view.gateway.channels.is_empty() {
+        let channels: Vec<String> = view
+            .gateway
+            .channels
+            .iter()
+            .map(|c| match (&c.reason, c.healthy) {
+                (_, true) => format!("{} ok", c.name),
+                (Some(reason), false) => format!("{} FAILING ({reason})", c.name),
+                (None, false) => format!("{} FAILING", c.name),
+            })
+            .collect();
+        let _ = writeln!(out, "\nchannels: {}", channels.join(", "));
     }
     if !view.versions.is_empty() {
         let versions: Vec<String> = view
@@ -179,6 +193,25 @@ pub fn render(view: &StatusView) -> String {
         let _ = writeln!(out, "\nversions: {}", versions.join(", "));
     }
     out
+}
+
+/// One line about the GPUs: the node's driver and GPU count, then the VRAM verdict.
+fn gpu_line(gpu: &GpuReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(node) = &gpu.node {
+        parts.push(format!(
+            "driver {}, {} GPU(s)",
+            node.driver_version.as_deref().unwrap_or("?"),
+            node.gpus.len()
+        ));
+    }
+    if let Some(check) = &gpu.ollama {
+        parts.push(match &check.message {
+            Some(message) => format!("models not all in VRAM: {message}"),
+            None => "every model entirely in VRAM".to_owned(),
+        });
+    }
+    parts.join("; ")
 }
 
 /// One line about backups: what runs, how the last one ended, when the next is due.

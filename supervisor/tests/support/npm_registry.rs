@@ -123,10 +123,7 @@ async fn document(
     let mut documents = serde_json::Map::new();
     for (i, v) in versions.iter().enumerate() {
         let advertised = v.integrity_of.as_deref().unwrap_or(&v.tarball);
-        let shasum: String = sha1::Sha1::digest(advertised)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let shasum = hex::encode(sha1::Sha1::digest(advertised));
         documents.insert(
             v.version.clone(),
             json!({

@@ -1,60 +1,51 @@
 //! The environment of the `openclaw` container: what the supervisor and the gateway need, the
-//! sidecars' addresses, the CA bundle, the secrets (as references, never values), then the
-//! user's variables.
+//! sidecars' addresses, the secrets (as references, never values), then the user's variables.
+//!
+//! What the supervisor decides for the gateway is not set here: `OPENCLAW_NO_RESPAWN`, the V8
+//! heap cap in `NODE_OPTIONS` (from the container's cgroup limit) and the CA variables (from the
+//! `ca-bundle` step) are the supervisor's, which overrides them in the gateway's environment.
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ResourceRequirements, SecretKeySelector};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use openclaw_api::{
     instance::{backup::S3_CREDENTIAL_KEYS, sidecars::OLLAMA_HOST},
     plan::{
-        CONTROL_TOKEN_ENV, GATEWAY_TOKEN_ENV, S3_ACCESS_KEY_ID_ENV, S3_SECRET_ACCESS_KEY_ENV,
-        S3_SESSION_TOKEN_ENV,
+        CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, GATEWAY_TOKEN_ENV, HOME_ENV, S3_ACCESS_KEY_ID_ENV,
+        S3_SECRET_ACCESS_KEY_ENV, S3_SESSION_TOKEN_ENV, STATE_DIR_ENV, STATUS_ADDRESS_ENV,
+        STATUS_PORT_ENV, TERMINATION_GRACE_ENV, TERMINATION_GRACE_SECONDS,
     },
 };
 
-use super::{
-    super::{BuildContext, CONTROL_TOKEN_KEY, GATEWAY_TOKEN_KEY, names, paths},
-    resources,
-};
+use super::super::{BuildContext, CONTROL_TOKEN_KEY, GATEWAY_TOKEN_KEY, names, paths};
 
 /// Variables the user cannot replace: the supervisor's layout and its secrets.
 pub const PROTECTED: [&str; 10] = [
-    "HOME",
-    "OPENCLAW_STATE_DIR",
-    "OPENCLAW_NO_RESPAWN",
+    HOME_ENV,
+    STATE_DIR_ENV,
     // The supervisor's own settings: a user value would break the probes or the gateway start.
-    "OPENCLAW_GATEWAY_COMMAND",
-    "OPENCLAW_STATUS_ADDRESS",
-    "OPENCLAW_STATUS_PORT",
+    GATEWAY_COMMAND_ENV,
+    STATUS_ADDRESS_ENV,
+    STATUS_PORT_ENV,
+    TERMINATION_GRACE_ENV,
     CONTROL_TOKEN_ENV,
     S3_ACCESS_KEY_ID_ENV,
     S3_SECRET_ACCESS_KEY_ENV,
     S3_SESSION_TOKEN_ENV,
 ];
 
-/// Variables pointing tools at the CA bundle: Node (added to its roots), OpenSSL and Go (the
-/// bundle replaces the system roots), Python requests, pip.
-pub const CA_VARIABLES: [&str; 4] = [
-    "NODE_EXTRA_CA_CERTS",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "PIP_CERT",
-];
-
 /// The container's environment. A user variable (cluster defaults, then `spec.env`) replaces
 /// one of the operator's of the same name in place, except the [`PROTECTED`] ones.
-pub fn env(ctx: &BuildContext<'_>, resources: &ResourceRequirements) -> Vec<EnvVar> {
+pub fn env(ctx: &BuildContext<'_>) -> Vec<EnvVar> {
     let spec = ctx.spec();
     let mut env = vec![
-        value("HOME", paths::HOME),
-        value("OPENCLAW_STATE_DIR", paths::STATE_DIR),
-        value("OPENCLAW_NO_RESPAWN", "1"),
+        value(HOME_ENV, paths::HOME),
+        value(STATE_DIR_ENV, paths::STATE_DIR),
+        value(
+            TERMINATION_GRACE_ENV,
+            &TERMINATION_GRACE_SECONDS.to_string(),
+        ),
         value("OPENCLAW_DISABLE_BONJOUR", "1"),
         // The operator rolls out new versions; the gateway must not update itself.
         value("OPENCLAW_NO_AUTO_UPDATE", "1"),
-        value(
-            "NODE_OPTIONS",
-            &format!("--max-old-space-size={}", resources::heap_mib(resources)),
-        ),
         secret(
             GATEWAY_TOKEN_ENV,
             &gateway_token_secret(ctx),
@@ -74,9 +65,6 @@ pub fn env(ctx: &BuildContext<'_>, resources: &ResourceRequirements) -> Vec<EnvV
     }
     if spec.ollama.enabled {
         env.push(value("OLLAMA_HOST", OLLAMA_HOST));
-    }
-    if spec.security.ca_bundle.is_some() {
-        env.extend(CA_VARIABLES.iter().map(|name| value(name, paths::CA_FILE)));
     }
     env.push(value("NPM_CONFIG_PREFIX", paths::LOCAL_PREFIX));
     let system_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -172,16 +160,15 @@ mod tests {
     #[test]
     fn default_environment_in_order() {
         let instance = instance("spec: {}");
-        let env = env(&context(&instance), &resources::sized(resources::OPENCLAW));
+        let env = env(&context(&instance));
         assert_eq!(
             names(&env),
             [
                 "HOME",
                 "OPENCLAW_STATE_DIR",
-                "OPENCLAW_NO_RESPAWN",
+                "OPENCLAW_TERMINATION_GRACE_SECONDS",
                 "OPENCLAW_DISABLE_BONJOUR",
                 "OPENCLAW_NO_AUTO_UPDATE",
-                "NODE_OPTIONS",
                 "OPENCLAW_GATEWAY_TOKEN",
                 "OPENCLAW_SUPERVISOR_TOKEN",
                 "NPM_CONFIG_PREFIX",
@@ -189,8 +176,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            get(&env, "NODE_OPTIONS").and_then(|v| v.value.as_deref()),
-            Some("--max-old-space-size=3072")
+            get(&env, "OPENCLAW_TERMINATION_GRACE_SECONDS").and_then(|v| v.value.as_deref()),
+            Some("60")
         );
         let token = get(&env, "OPENCLAW_GATEWAY_TOKEN")
             .and_then(|v| v.value_from.clone())
@@ -215,8 +202,8 @@ spec:
     - {name: EXTRA, value: "1"}
 "#,
         );
-        let env = env(&context(&instance), &resources::sized(resources::OPENCLAW));
-        assert_eq!(names(&env)[5], "NODE_OPTIONS");
+        let env = env(&context(&instance));
+        // Passed on: the supervisor keeps the user's Node options and sets only the heap cap.
         assert_eq!(
             get(&env, "NODE_OPTIONS").and_then(|v| v.value.as_deref()),
             Some("--max-old-space-size=1000")
@@ -247,7 +234,7 @@ spec:
         let instance = instance(
             "spec:\n  backup: {s3: {bucket: agents, credentialsSecretRef: {name: backup-s3}}}\n",
         );
-        let env = env(&context(&instance), &resources::sized(resources::OPENCLAW));
+        let env = env(&context(&instance));
         let refs: Vec<(String, String, Option<bool>)> = env
             .iter()
             .filter(|v| v.name.starts_with("OPENCLAW_BACKUP_"))

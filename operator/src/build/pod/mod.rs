@@ -26,9 +26,6 @@ pub mod volumes;
 /// Lets `kubectl logs` and `kubectl exec` pick the agent among the pod's containers.
 const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
 
-/// Seconds the pod has to stop: the supervisor drains the gateway and may finish a backup.
-pub const TERMINATION_GRACE_PERIOD_SECONDS: i64 = 60;
-
 /// The pod template; `config_hash` is the content hash of the instance's ConfigMap.
 pub fn template(ctx: &BuildContext<'_>, config_hash: &str) -> Result<PodTemplateSpec, BuildError> {
     let mut annotations: BTreeMap<String, String> = ctx.spec().pod_annotations.clone();
@@ -84,7 +81,7 @@ pub fn pod_spec(ctx: &BuildContext<'_>) -> Result<PodSpec, BuildError> {
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
         security_context: Some(security::pod(ctx)),
-        termination_grace_period_seconds: Some(TERMINATION_GRACE_PERIOD_SECONDS),
+        termination_grace_period_seconds: Some(openclaw_api::plan::TERMINATION_GRACE_SECONDS),
         image_pull_secrets: (!pull_secrets.is_empty()).then_some(pull_secrets),
         node_selector: (!availability.node_selector.is_empty())
             .then(|| availability.node_selector.clone()),

@@ -34,7 +34,7 @@ pub fn container(ctx: &BuildContext<'_>) -> Container {
             port(GATEWAY_PORT_NAME, i32::from(GATEWAY_PORT)),
             port(STATUS_PORT_NAME, i32::from(ctx.status_port())),
         ]),
-        env: Some(env::env(ctx, &resources)),
+        env: Some(env::env(ctx)),
         env_from: (!spec.env_from.is_empty()).then(|| spec.env_from.clone()),
         resources: Some(resources),
         security_context: Some(security::openclaw(ctx)),
@@ -149,12 +149,5 @@ mod tests {
             .and_then(|r| r.limits)
             .unwrap_or_default();
         assert_eq!(limits["memory"].0, "8Gi");
-        let heap = container
-            .env
-            .unwrap_or_default()
-            .into_iter()
-            .find(|v| v.name == "NODE_OPTIONS")
-            .and_then(|v| v.value);
-        assert_eq!(heap.as_deref(), Some("--max-old-space-size=6144"));
     }
 }

@@ -73,7 +73,7 @@ pub fn plan(children: &Children) -> RuntimePlan {
     RuntimePlan::from_json(&data["plan.json"]).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The OpenClaw configuration the plan carries.
 pub fn config(children: &Children) -> Value {
-    let data = children.config_map.data.clone().unwrap_or_default();
-    serde_json::from_str(&data["openclaw.json"]).unwrap_or_else(|e| panic!("{e}"))
+    Value::Object(plan(children).config.raw.unwrap_or_default())
 }

@@ -195,7 +195,8 @@ fn ca_bundle_in_every_container() {
     instance.spec.security = ca.spec.security;
     instance.spec.sidecars = seed("17-spec-sidecars").spec.sidecars;
     instance.spec.init_containers = seed("18-spec-initContainers").spec.init_containers;
-    let pod = pod(&built(&instance));
+    let children = built(&instance);
+    let pod = pod(&children);
     let config_volume = pod
         .volumes
         .iter()
@@ -228,11 +229,12 @@ fn ca_bundle_in_every_container() {
         });
         assert!(has_ca, "{} lacks the CA bundle", container.name);
     }
+    // The supervisor sets NODE_EXTRA_CA_CERTS (and the other CA variables) for the gateway
+    // from the plan's CA bundle; the operator does not set values the supervisor overrides.
     let openclaw = container(&pod, "openclaw");
-    assert_eq!(
-        env_value(&openclaw, "NODE_EXTRA_CA_CERTS").as_deref(),
-        Some("/etc/openclaw/ca/ca-bundle.crt")
-    );
+    assert_eq!(env_value(&openclaw, "NODE_EXTRA_CA_CERTS"), None);
+    let ca = plan(&children).ca_bundle.map(|c| c.path);
+    assert_eq!(ca.as_deref(), Some("/etc/openclaw/ca/ca-bundle.crt"));
 }
 
 #[test]
@@ -370,10 +372,8 @@ fn production_example_builds_everything() {
     );
     assert!(children.service_monitor.is_some());
     let openclaw = container(&pod, "openclaw");
-    assert_eq!(
-        env_value(&openclaw, "NODE_OPTIONS").as_deref(),
-        Some("--max-old-space-size=3072")
-    );
+    // The heap cap is the supervisor's (75% of the cgroup's memory limit).
+    assert_eq!(env_value(&openclaw, "NODE_OPTIONS"), None);
     let context = openclaw.security_context.unwrap_or_default();
     assert_eq!(context.run_as_user, Some(1000));
     assert_eq!(context.read_only_root_filesystem, Some(true));

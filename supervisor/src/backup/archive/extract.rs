@@ -27,10 +27,10 @@ use openclaw_api::backup::{EntryKind, Manifest, ManifestEntry};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
+use crate::archive_path::{display, entry_components, link_target_inside};
+
 use super::{
-    ArchiveError, BUFFER_SIZE, HashingReader, MODE_MASK, format, hashing,
-    paths::{display, entry_components, link_target_inside},
-    pipe,
+    ArchiveError, BUFFER_SIZE, HashingReader, MODE_MASK, format, hashing, pipe,
     verify::{self, Expected, Found},
 };
 

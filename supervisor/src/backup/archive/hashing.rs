@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 /// Lower-case hex of a finished sha256.
 pub(crate) fn hex(hasher: Sha256) -> String {
-    format!("{:x}", hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// A writer that hashes and counts everything written through it.

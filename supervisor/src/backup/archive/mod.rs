@@ -12,7 +12,6 @@ mod error;
 mod extract;
 mod format;
 mod hashing;
-mod paths;
 mod pipe;
 mod sqlite;
 mod switch;

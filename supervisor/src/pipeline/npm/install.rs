@@ -87,7 +87,7 @@ pub async fn install_into(
         };
         let unpacked = extract_tgz(&mut tee, &unpack_to, Limits::default());
         io::copy(&mut tee, &mut io::sink())?;
-        let sha256 = hex(&tee.sha256.finalize());
+        let sha256 = hex::encode(tee.sha256.finalize());
         Ok((sha256, tee.checker.finish(), unpacked))
     })
     .await
@@ -143,10 +143,6 @@ impl Read for Tee<'_> {
         self.checker.update(&buf[..n]);
         Ok(n)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The executables a package declares in its `package.json` (`bin`, a path or a map of names

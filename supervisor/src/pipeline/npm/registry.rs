@@ -243,7 +243,7 @@ impl Checker {
             Hasher::Sha512(h) => b64(&h.finalize()),
             Hasher::Sha384(h) => b64(&h.finalize()),
             Hasher::Sha256(h) => b64(&h.finalize()),
-            Hasher::Sha1Hex(h) => hex(&h.finalize()),
+            Hasher::Sha1Hex(h) => hex::encode(h.finalize()),
             Hasher::Sha1Sri(h) => b64(&h.finalize()),
         };
         if actual == self.expected {
@@ -256,10 +256,6 @@ impl Checker {
             })
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The URL of a package document: scoped names keep their `@` and encode the `/`.
@@ -426,7 +422,7 @@ mod tests {
         let bytes = b"tarball bytes";
         let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
         let sha512 = format!("sha512-{}", b64(&sha2::Sha512::digest(bytes)));
-        let sha1 = hex(&sha1::Sha1::digest(bytes));
+        let sha1 = hex::encode(sha1::Sha1::digest(bytes));
         let dist = |integrity: Option<&str>, shasum: Option<&str>| Dist {
             tarball: String::new(),
             integrity: integrity.map(str::to_owned),

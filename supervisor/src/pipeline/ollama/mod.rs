@@ -13,7 +13,6 @@ mod vram;
 
 use openclaw_api::instance::status::{ModelPull, StepState};
 use serde::Serialize;
-use serde_json::json;
 
 use api::{Ollama, OllamaError};
 use progress::normalize;
@@ -201,7 +200,7 @@ impl Step for OllamaStep {
                     }
                     None => output.summary.push_str("; every model entirely in VRAM"),
                 }
-                output.gpu = Some(json!({ "ollama": check }));
+                output.vram = Some(check);
             }
             Ok(Done::Ran(output))
         })

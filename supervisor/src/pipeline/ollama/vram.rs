@@ -2,7 +2,8 @@
 //! of it sits in VRAM. All of it is healthy; anything less is a silent CPU fallback, reported
 //! with the numbers.
 
-use serde::{Deserialize, Serialize};
+use openclaw_api::{instance::status::ModelPlacement as Placement, supervisor::VramCheck};
+use serde::Deserialize;
 
 use super::progress::normalize;
 
@@ -21,30 +22,8 @@ pub struct PsModel {
     pub size_vram: i64,
 }
 
-/// Where one model runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Placement {
-    pub model: String,
-    /// Bytes loaded; `None` when Ollama did not list the model after loading it.
-    pub size: Option<i64>,
-    pub size_vram: Option<i64>,
-    /// Share in VRAM, 0 to 100.
-    pub percent_in_vram: u8,
-}
-
 /// The verdict of the check, as it goes onto the board (`gpu.ollama`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GpuCheck {
-    /// Every model entirely in VRAM.
-    pub healthy: bool,
-    /// GPUs the instance asked for.
-    pub requested_gpus: u32,
-    pub models: Vec<Placement>,
-    /// What is wrong, with the numbers; `None` when healthy.
-    pub message: Option<String>,
-}
+pub type GpuCheck = VramCheck;
 
 /// `1.2 GiB`, `512.0 MiB`, `0 B`.
 pub fn human_bytes(bytes: i64) -> String {
@@ -74,9 +53,9 @@ pub fn assess(wanted: &[String], ps: &[PsModel], requested_gpus: u32) -> GpuChec
                     "{model}: not loaded after a load request, so not on the GPU"
                 ));
                 return Placement {
-                    model,
-                    size: None,
-                    size_vram: None,
+                    name: model,
+                    size_bytes: None,
+                    vram_bytes: None,
                     percent_in_vram: 0,
                 };
             };
@@ -86,7 +65,7 @@ pub fn assess(wanted: &[String], ps: &[PsModel], requested_gpus: u32) -> GpuChec
                 size if loaded.size_vram >= size => 100,
                 size => ((loaded.size_vram.max(0) as f64 / size as f64) * 100.0)
                     .round()
-                    .min(99.0) as u8,
+                    .min(99.0) as i32,
             };
             if loaded.size_vram < loaded.size || loaded.size <= 0 {
                 let rest = if loaded.size_vram <= 0 {
@@ -101,9 +80,9 @@ pub fn assess(wanted: &[String], ps: &[PsModel], requested_gpus: u32) -> GpuChec
                 ));
             }
             Placement {
-                model,
-                size: Some(loaded.size),
-                size_vram: Some(loaded.size_vram),
+                name: model,
+                size_bytes: Some(loaded.size),
+                vram_bytes: Some(loaded.size_vram),
                 percent_in_vram: percent,
             }
         })
@@ -167,7 +146,7 @@ mod tests {
                  phi4:latest: not loaded after a load request, so not on the GPU"
             )
         );
-        assert_eq!(check.models[2].size, None);
+        assert_eq!(check.models[2].size_bytes, None);
         assert_eq!(human_bytes(512 * 1024 * 1024), "512.0 MiB");
     }
 }

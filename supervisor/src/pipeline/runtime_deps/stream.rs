@@ -66,12 +66,7 @@ impl<R: Read> Sha256Reader<R> {
     /// Reads what is left (so the hash covers the whole body) and returns the hex digest.
     pub fn finish(mut self) -> io::Result<String> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok(self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(hex::encode(self.hasher.finalize()))
     }
 }
 

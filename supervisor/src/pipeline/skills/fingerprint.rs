@@ -10,7 +10,7 @@
 
 use std::{cmp::Ordering, fs, io, path::Path};
 
-use crate::pipeline::cache::{hex, sha256_hex};
+use crate::pipeline::cache::sha256_hex;
 use sha2::{Digest, Sha256};
 
 /// Extensions the CLI counts as text (clawhub `schema/textFiles.ts`).
@@ -37,7 +37,7 @@ pub fn fingerprint(files: &mut [(String, String)]) -> String {
         .map(|(p, h)| format!("{p}:{h}"))
         .collect::<Vec<_>>()
         .join("\n");
-    hex(&Sha256::digest(payload.as_bytes()))
+    hex::encode(Sha256::digest(payload.as_bytes()))
 }
 
 /// Fingerprint of the skill installed in `dir`.

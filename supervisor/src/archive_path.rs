@@ -1,5 +1,10 @@
 //! Path safety of archive entries, decided on bytes alone (no file system): which entry paths
-//! may be extracted and which symlink targets stay inside the archive root.
+//! may be extracted and which symlink targets stay inside the archive root. One rule for every
+//! archive the supervisor unpacks: skill zips, npm tarballs and backups.
+//!
+//! Refused in entry paths and link targets: absolute paths, `..` (in a target: after a name,
+//! or climbing above the root), a backslash (a Windows separator: `a\..\b` means something
+//! else to whoever packed it) and NUL.
 //!
 //! Symlink targets are checked lexically with one rule that stays sound whatever other links
 //! the archive holds: a target is relative, and its `..` components all come first, no more of
@@ -8,13 +13,23 @@
 //! and resolving names downwards through other such links can never climb out either.
 
 /// Why an entry path is refused.
-pub(crate) const ABSOLUTE: &str = "absolute path";
+pub const ABSOLUTE: &str = "absolute path";
 /// Why an entry path is refused.
-pub(crate) const PARENT: &str = "parent directory component";
+pub const PARENT: &str = "parent directory component";
+/// Why an entry path is refused.
+pub const BACKSLASH: &str = "backslash in path";
+/// Why an entry path is refused.
+pub const NUL: &str = "NUL in path";
 
 /// The normal components of an entry path stored in an archive; `.` and empty components are
 /// dropped, so `./a//b/` is `a/b` and `./` is the root (no components).
-pub(crate) fn entry_components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+pub fn entry_components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+    if raw.contains(&b'\\') {
+        return Err(BACKSLASH);
+    }
+    if raw.contains(&0) {
+        return Err(NUL);
+    }
     if raw.first() == Some(&b'/') {
         return Err(ABSOLUTE);
     }
@@ -31,8 +46,12 @@ pub(crate) fn entry_components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
 
 /// Whether a symlink at `link` (its entry components) pointing to `target` stays inside the
 /// archive root (see the module docs for the rule).
-pub(crate) fn link_target_inside(link: &[&[u8]], target: &[u8]) -> bool {
-    if target.is_empty() || target.first() == Some(&b'/') {
+pub fn link_target_inside(link: &[&[u8]], target: &[u8]) -> bool {
+    if target.is_empty()
+        || target.first() == Some(&b'/')
+        || target.contains(&b'\\')
+        || target.contains(&0)
+    {
         return false;
     }
     let mut depth = link.len().saturating_sub(1);
@@ -52,7 +71,7 @@ pub(crate) fn link_target_inside(link: &[&[u8]], target: &[u8]) -> bool {
 }
 
 /// Components joined with `/`, as a manifest and error messages name them (lossy UTF-8).
-pub(crate) fn display(components: &[&[u8]]) -> String {
+pub fn display(components: &[&[u8]]) -> String {
     String::from_utf8_lossy(&components.join(&b'/')).into_owned()
 }
 
@@ -82,6 +101,10 @@ mod tests {
             ("a/../../evil", PARENT),
             ("a/..", PARENT),
             ("./..", PARENT),
+            // Refused since the skills' rule became the only one (backups took it too).
+            ("a\\..\\b", BACKSLASH),
+            ("dir\\file", BACKSLASH),
+            ("a\0b", NUL),
         ];
         for (raw, reason) in refused {
             assert_eq!(entry_components(raw.as_bytes()), Err(reason), "{raw}");
@@ -107,6 +130,8 @@ mod tests {
             ("link", "d/../x", false),
             ("a/b/link", "x/../../y", false),
             ("link", "a/b/c", true),
+            ("link", "..\\x", false),
+            ("link", "a\0", false),
         ];
         for (link, target, inside) in cases {
             let link = entry_components(link.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
