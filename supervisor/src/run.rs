@@ -289,8 +289,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     let probe_stop = Shutdown::default();
     let probe = {
         let (board, port, stop) = (board.clone(), plan.gateway.port, probe_stop.wait());
-        let config = env.state_dir.join(crate::pipeline::config::CONFIG_FILE);
-        tokio::spawn(async move { gateway_probe::run(board, started, port, &config, stop).await })
+        let sources = gateway_probe::ChannelSources {
+            config: env.state_dir.join(crate::pipeline::config::CONFIG_FILE),
+            log_dir: PathBuf::from(crate::status::gateway_log::LOG_DIR),
+        };
+        tokio::spawn(gateway_probe::run(board, started, port, sources, stop))
     };
 
     // A run that did not stop cleanly (OOM kill, node loss) left the gateway's locks behind.

@@ -69,31 +69,35 @@ pub fn configured(config: &serde_json::Value) -> Vec<String> {
     names
 }
 
-/// Each configured channel, healthy unless `/readyz` lists it, then any other channel it lists.
-pub fn health(configured: &[String], failing: &[String]) -> Vec<ChannelHealth> {
+/// Said of a failing channel when the gateway logged no error for it.
+pub const NO_LOGGED_REASON: &str =
+    "the gateway's /readyz lists it as failing (disconnected, stopped or stuck)";
+
+/// Each configured channel, healthy unless `/readyz` lists it, then any other channel it lists;
+/// `reason` gives the last error the gateway logged for a failing one.
+pub fn health(
+    configured: &[String],
+    failing: &[String],
+    mut reason: impl FnMut(&str) -> Option<String>,
+) -> Vec<ChannelHealth> {
     let failing_channels: Vec<&String> = failing.iter().filter(|f| is_channel(f)).collect();
-    let mut out: Vec<ChannelHealth> = configured
+    let mut names: Vec<(&String, bool)> = configured
         .iter()
-        .map(|name| channel(name, failing_channels.contains(&name)))
+        .map(|name| (name, failing_channels.contains(&name)))
         .collect();
     for name in failing_channels {
         if !configured.contains(name) {
-            out.push(channel(name, true));
+            names.push((name, true));
         }
     }
-    out
-}
-
-fn channel(name: &str, failing: bool) -> ChannelHealth {
-    ChannelHealth {
-        name: name.to_owned(),
-        healthy: !failing,
-        reason: failing.then(|| {
-            "the gateway's /readyz lists it as failing (token refused, disconnected, stopped or \
-             stuck; the gateway log says which)"
-                .to_owned()
-        }),
-    }
+    names
+        .into_iter()
+        .map(|(name, failing)| ChannelHealth {
+            name: name.clone(),
+            healthy: !failing,
+            reason: failing.then(|| reason(name).unwrap_or_else(|| NO_LOGGED_REASON.to_owned())),
+        })
+        .collect()
 }
 
 /// The channels of the config file, read again only when its modification time changes.
@@ -166,7 +170,9 @@ mod tests {
     fn health_marks_the_listed_channels_and_keeps_unconfigured_ones() {
         let configured = ["slack".to_owned(), "telegram".to_owned()];
         let failing = ["telegram".to_owned(), "whatsapp".to_owned()];
-        let health = health(&configured, &failing);
+        let health = health(&configured, &failing, |name| {
+            (name == "telegram").then(|| "token refused".to_owned())
+        });
         let summary: Vec<(&str, bool)> = health
             .iter()
             .map(|c| (c.name.as_str(), c.healthy))
@@ -175,7 +181,9 @@ mod tests {
             summary,
             [("slack", true), ("telegram", false), ("whatsapp", false)]
         );
-        assert!(health[1].reason.is_some() && health[0].reason.is_none());
+        assert_eq!(health[1].reason.as_deref(), Some("token refused"));
+        assert_eq!(health[2].reason.as_deref(), Some(NO_LOGGED_REASON));
+        assert_eq!(health[0].reason, None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tokio::time::MissedTickBehavior;
 use super::{
     channels::{self, ConfiguredChannels},
     client::{Answer, HttpClient},
+    gateway_log::ChannelErrors,
 };
 use crate::board::Board;
 
@@ -161,16 +162,26 @@ pub fn started(startup: &Startup, readiness: &Readiness) -> bool {
     }
 }
 
-/// Polls the gateway on `127.0.0.1:port` until `shutdown` resolves; the channels are those of
-/// the gateway config at `config`.
+/// Where the gateway's channels are found: its config file, and the directory of its log files
+/// (the reasons of failing channels).
+#[derive(Debug, Clone)]
+pub struct ChannelSources {
+    /// `openclaw.json`.
+    pub config: std::path::PathBuf,
+    /// The gateway's log directory ([`super::gateway_log::LOG_DIR`]).
+    pub log_dir: std::path::PathBuf,
+}
+
+/// Polls the gateway on `127.0.0.1:port` until `shutdown` resolves.
 pub async fn run(
     board: Board,
     flag: StartupFlag,
     port: u16,
-    config: &std::path::Path,
+    sources: ChannelSources,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut configured = ConfiguredChannels::new(config);
+    let mut configured = ConfiguredChannels::new(&sources.config);
+    let mut errors = ChannelErrors::new(&sources.log_dir);
     let client = HttpClient::new(TIMEOUT);
     let [ready_url, health_url, startup_url] =
         ["readyz", "healthz", "startupz"].map(|path| format!("http://127.0.0.1:{port}/{path}"));
@@ -190,6 +201,7 @@ pub async fn run(
                 false,
                 &Startup::Unknown,
                 &[],
+                &mut errors,
             );
             continue;
         }
@@ -201,7 +213,15 @@ pub async fn run(
         let readiness = readiness(ready.as_ref().ok());
         let live = liveness(live.as_ref().ok());
         let start = startup(start.as_ref().ok());
-        record(&board, &flag, &readiness, live, &start, configured.names());
+        record(
+            &board,
+            &flag,
+            &readiness,
+            live,
+            &start,
+            configured.names(),
+            &mut errors,
+        );
     }
 }
 
@@ -213,6 +233,7 @@ fn record(
     live: bool,
     start: &Startup,
     configured: &[String],
+    errors: &mut ChannelErrors,
 ) {
     let started = started(start, readiness);
     if flag.set(started) {
@@ -221,7 +242,9 @@ fn record(
     let serving = serving(readiness, start);
     // Before the gateway started, nothing is known about its channels.
     let channels = if started || serving {
-        channels::health(configured, &readiness.failing)
+        channels::health(configured, &readiness.failing, |name| {
+            errors.reason(name).map(str::to_owned)
+        })
     } else {
         Vec::new()
     };
@@ -338,7 +361,8 @@ mod tests {
         let flag = StartupFlag::default();
         let readiness = readiness(Some(&answer(200, READY)));
         let start = startup(Some(&answer(200, STARTUPZ)));
-        record(&board, &flag, &readiness, true, &start, &[]);
+        let mut errors = ChannelErrors::new(std::path::Path::new("/nonexistent"));
+        record(&board, &flag, &readiness, true, &start, &[], &mut errors);
         let snapshot = board.snapshot();
         assert!(snapshot.gateway.ready && snapshot.gateway.live && flag.get());
         assert_eq!(
@@ -352,6 +376,7 @@ mod tests {
             false,
             &Startup::Unknown,
             &[],
+            &mut errors,
         );
         let snapshot = board.snapshot();
         assert!(!snapshot.gateway.ready && !snapshot.gateway.live && !flag.get());
@@ -367,7 +392,16 @@ mod tests {
         let start = startup(Some(&answer(200, STARTUPZ)));
         assert!(serving(&readiness, &start));
         let configured = ["slack".to_owned(), "telegram".to_owned()];
-        record(&board, &flag, &readiness, true, &start, &configured);
+        let mut errors = ChannelErrors::new(std::path::Path::new("/nonexistent"));
+        record(
+            &board,
+            &flag,
+            &readiness,
+            true,
+            &start,
+            &configured,
+            &mut errors,
+        );
         let gateway = board.snapshot().gateway;
         assert!(
             gateway.ready,

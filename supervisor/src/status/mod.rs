@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod client;
 pub mod control;
+pub mod gateway_log;
 pub mod gateway_probe;
 pub mod health;
 pub mod metrics;

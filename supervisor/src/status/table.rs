@@ -341,7 +341,13 @@ mod tests {
             ],
             "pipelineDone": false,
             "pipelineFailed": true,
-            "gateway": {"running": false, "restarts": 1, "lastExit": "exit 78 (configuration error)", "configError": true},
+            "gateway": {"running": false, "ready": false, "live": false, "restarts": 1,
+                        "lastExit": "exit 78 (configuration error)", "configError": true,
+                        "channels": [{"name": "slack", "healthy": true},
+                                     {"name": "telegram", "healthy": false, "reason": "token refused"}]},
+            "gpu": {"node": {"driverVersion": "580.159.04", "gpus": [{"busId": "0000:00:06.0"}]},
+                    "ollama": {"healthy": false, "requestedGpus": 1, "models": [],
+                               "message": "qwen3:8b: 0 B of 5.0 GiB in VRAM (0%)"}},
             "modelPulls": [{"model": "llama3.2", "state": "Running", "completedBytes": 1_073_741_824_i64, "totalBytes": 2_147_483_648_i64}],
             "skills": [{"name": "weather", "version": "1.0.0", "sha256": "0123456789abcdef0123"}],
             "versions": {"openclaw": "2026.9.6", "supervisor": "0.1.0"},
@@ -372,6 +378,8 @@ mod tests {
             "versions: openclaw 2026.9.6, supervisor 0.1.0",
             "backup: last r7 failed at 2026-11-26T03:00:09Z: S3 refused the credentials (SignatureDoesNotMatch); next at 2026-11-27T03:00:00Z",
             "restore: succeeded from s3://b/a.tar.gz: 12 files, 2.0 KiB, no manifest",
+            "channels: slack ok, telegram FAILING (token refused)",
+            "gpu: driver 580.159.04, 1 GPU(s); models not all in VRAM: qwen3:8b: 0 B of 5.0 GiB in VRAM (0%)",
         ] {
             assert!(
                 text.lines().any(|l| l == expected),
