@@ -2,9 +2,13 @@
 //!
 //! - [`seaweed`]: SeaweedFS `weed mini` as a local S3 on free loopback ports, with a bucket, an
 //!   access key and a helper to look inside the bucket ([`seaweed::SeaweedFs`]).
-//! - [`location`]: where `cargo xtask seaweedfs` installs the `weed` binary (shared with xtask,
-//!   which depends on this crate without its `server` feature).
+//! - [`location`]: where `cargo xtask seaweedfs` installs the `weed` binary and `cargo xtask
+//!   node` the gateway (shared with xtask, which depends on this crate without its `server`
+//!   feature).
+//! - [`http`]: a loopback server answering every request with one fixed response.
 
+#[cfg(feature = "server")]
+pub mod http;
 pub mod location;
 #[cfg(feature = "server")]
 pub mod seaweed;

