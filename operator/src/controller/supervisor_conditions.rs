@@ -164,21 +164,23 @@ mod tests {
 
     #[test]
     fn models_off_the_gpu_and_repeated_oom_kills_say_the_numbers() {
-        let mut report = SupervisorReport::default();
-        report.gpu = Some(GpuReport {
-            node: None,
-            ollama: Some(VramCheck {
-                healthy: false,
-                requested_gpus: 1,
-                models: vec![ModelPlacement {
-                    name: "qwen3:8b".into(),
-                    size_bytes: Some(5),
-                    vram_bytes: Some(2),
-                    percent_in_vram: 40,
-                }],
-                message: Some("qwen3:8b: 2 B of 5 B in VRAM (40%)".into()),
+        let mut report = SupervisorReport {
+            gpu: Some(GpuReport {
+                node: None,
+                ollama: Some(VramCheck {
+                    healthy: false,
+                    requested_gpus: 1,
+                    models: vec![ModelPlacement {
+                        name: "qwen3:8b".into(),
+                        size_bytes: Some(5),
+                        vram_bytes: Some(2),
+                        percent_in_vram: 40,
+                    }],
+                    message: Some("qwen3:8b: 2 B of 5 B in VRAM (40%)".into()),
+                }),
             }),
-        });
+            ..SupervisorReport::default()
+        };
         report.gateway.oom_kills = 2;
         let conditions = conditions(&report, &[]);
         let gpu = find(&conditions, condition::MODELS_ON_GPU);

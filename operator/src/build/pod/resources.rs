@@ -20,8 +20,6 @@ pub const OLLAMA: Sizes = (("500m", "1Gi"), ("2", "4Gi"));
 /// The Tailscale sidecar: 50m/64Mi, at most 200m/256Mi.
 pub const TAILSCALE: Sizes = (("50m", "64Mi"), ("200m", "256Mi"));
 
-/// The memory limit assumed for the heap cap when the user sets none.
-
 /// The user's resources when given, else `sizes`.
 pub fn or_default(user: Option<&ResourceRequirements>, sizes: Sizes) -> ResourceRequirements {
     match user {
