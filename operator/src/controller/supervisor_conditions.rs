@@ -108,11 +108,6 @@ pub fn conditions(report: &SupervisorReport, previous: &[ChannelHealth]) -> Vec<
 
 #[cfg(test)]
 mod tests {
-    use openclaw_api::{
-        instance::status::ModelPlacement,
-        supervisor::{GpuReport, VramCheck},
-    };
-
     use super::*;
 
     fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -164,23 +159,17 @@ mod tests {
 
     #[test]
     fn models_off_the_gpu_and_repeated_oom_kills_say_the_numbers() {
-        let mut report = SupervisorReport {
-            gpu: Some(GpuReport {
-                node: None,
-                ollama: Some(VramCheck {
-                    healthy: false,
-                    requested_gpus: 1,
-                    models: vec![ModelPlacement {
-                        name: "qwen3:8b".into(),
-                        size_bytes: Some(5),
-                        vram_bytes: Some(2),
-                        percent_in_vram: 40,
-                    }],
-                    message: Some("qwen3:8b: 2 B of 5 B in VRAM (40%)".into()),
-                }),
-            }),
-            ..SupervisorReport::default()
-        };
+        // As the supervisor serves it after a model did not fit.
+        let mut report: SupervisorReport = serde_json::from_str(
+            r#"{"steps":[],"pipelineDone":true,"pipelineFailed":false,
+                "gateway":{"running":true,"pid":7,"ready":true,"live":true,"restarts":0,"lastExit":null,"configError":false},
+                "modelPulls":[],"skills":[],"versions":{},"recoveredFromUncleanStop":null,
+                "gpu":{"node":null,"ollama":{"healthy":false,"requestedGpus":1,
+                       "models":[{"name":"qwen3:8b","sizeBytes":5,"vramBytes":2,"percentInVram":40}],
+                       "message":"qwen3:8b: 2 B of 5 B in VRAM (40%)"}},
+                "backup":{"enabled":false}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         report.gateway.oom_kills = 2;
         let conditions = conditions(&report, &[]);
         let gpu = find(&conditions, condition::MODELS_ON_GPU);
