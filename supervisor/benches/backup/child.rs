@@ -114,7 +114,12 @@ async fn backup(bucket: Bucket, workspace: &Path) -> Result<(), String> {
     };
     let taken = snapshot::take(&target, SNAPSHOT_ID, |_| {}, |_| {})
         .await
-        .map_err(|e| format!("backup: {}", openclaw_supervisor::backup::error_text(&e)))?;
+        .map_err(|e| {
+            format!(
+                "backup: {}",
+                openclaw_supervisor::error_chain::error_chain(&e)
+            )
+        })?;
     println!("key: {}", taken.key);
     println!("archive_bytes: {}", taken.size);
     println!("files: {}", taken.files);
@@ -128,7 +133,12 @@ async fn restore_into(bucket: Bucket, state_dir: &Path) -> Result<(), String> {
     );
     let restored = restore::restore(&bucket, &key, state_dir)
         .await
-        .map_err(|e| format!("restore: {}", openclaw_supervisor::backup::error_text(&e)))?;
+        .map_err(|e| {
+            format!(
+                "restore: {}",
+                openclaw_supervisor::error_chain::error_chain(&e)
+            )
+        })?;
     println!("files: {}", restored.files);
     Ok(())
 }
@@ -137,7 +147,12 @@ fn archive_only(workspace: &Path) -> Result<(), String> {
     let scratch =
         std::env::temp_dir().join(format!("openclaw-bench-scratch-{}", std::process::id()));
     let summary = archive::write_archive(workspace, std::io::sink(), &WriteOptions::new(&scratch))
-        .map_err(|e| format!("archive: {}", openclaw_supervisor::backup::error_text(&e)))?;
+        .map_err(|e| {
+            format!(
+                "archive: {}",
+                openclaw_supervisor::error_chain::error_chain(&e)
+            )
+        })?;
     let _ = std::fs::remove_dir_all(&scratch);
     println!("files: {}", summary.files);
     Ok(())

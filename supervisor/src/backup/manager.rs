@@ -254,7 +254,7 @@ impl Inner {
                 let on_sent = |sent| self.board.backup_progress(|r| r.size_bytes = sent);
                 let result = snapshot::take(target, &id, on_files, on_sent)
                     .await
-                    .map_err(|e| super::error_text(&e));
+                    .map_err(|e| crate::error_chain::error_chain(&e));
                 if result.is_ok() {
                     match snapshot::prune(target).await {
                         Ok(deleted) if !deleted.is_empty() => {

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use super::{
     archive::{self, ArchiveError},
     bridge::{CHANNEL_CHUNKS, ChunkReceiver, Piece},
-    error_text,
     store::{Bucket, StoreError},
 };
+use crate::error_chain::error_chain;
 
 /// Where an archive is unpacked before it is switched over, under the state directory.
 pub const STAGING_DIR: &str = ".supervisor/restore-staging";
@@ -50,7 +50,7 @@ pub enum RestoreError {
         reason: String,
     },
     /// The archive is corrupt, truncated, tampered with or unsafe.
-    #[error("refused the archive {url}: {}", error_text(.source))]
+    #[error("refused the archive {url}: {}", error_chain(.source))]
     Archive {
         /// `s3://bucket/key`.
         url: String,
@@ -58,7 +58,7 @@ pub enum RestoreError {
         source: ArchiveError,
     },
     /// The verified tree could not be moved into the workspace.
-    #[error("failed to move the restored files into {workspace}: {}", error_text(.source))]
+    #[error("failed to move the restored files into {workspace}: {}", error_chain(.source))]
     SwitchOver {
         /// The workspace.
         workspace: String,

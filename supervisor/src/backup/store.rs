@@ -10,7 +10,7 @@ use object_store::{
 };
 use openclaw_api::plan::S3Connection;
 
-use super::error_text as error_chain;
+use crate::error_chain::error_chain;
 
 /// Region when the connection names none (what S3-compatible stores expect).
 pub const DEFAULT_REGION: &str = "us-east-1";

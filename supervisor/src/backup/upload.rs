@@ -18,9 +18,9 @@ use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 use super::{
     archive::ArchiveError,
     bridge::{CHANNEL_CHUNKS, ChunkSender, StreamDigest},
-    error_text,
     store::{Bucket, StoreError},
 };
+use crate::error_chain::error_chain;
 
 /// Size of each uploaded part: S3's minimum (5 MiB, except the last part), so that the parts in
 /// flight plus the one being filled stay around 15 MiB whatever the workspace size.
@@ -45,7 +45,7 @@ pub enum UploadError {
         abort: Option<String>,
     },
     /// The archive could not be written.
-    #[error("failed to archive the workspace: {}{}", error_text(.source), abort_note(.abort.as_deref()))]
+    #[error("failed to archive the workspace: {}{}", error_chain(.source), abort_note(.abort.as_deref()))]
     Archive {
         /// The archive's error.
         source: ArchiveError,

@@ -200,7 +200,7 @@ async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
             ))))
         }
         Err(error) => {
-            let reason = backup::error_text(&error);
+            let reason = crate::error_chain::error_chain(&error);
             tracing::error!(source = %plan.source, %reason, "restore failed");
             let failed = RestoreRecord {
                 error: Some(reason.clone()),

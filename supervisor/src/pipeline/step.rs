@@ -121,21 +121,7 @@ impl<E: StdError + Send + Sync + 'static> From<E> for StepError {
     }
 }
 
-/// An error and all its sources, `outer: inner: innermost` (a source whose text the outer
-/// message already ends with is not repeated).
-pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(error) = source {
-        let next = error.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = error.source();
-    }
-    text
-}
+pub use crate::error_chain::error_chain;
 
 /// One step of the pipeline.
 pub trait Step: Send + Sync + 'static {
