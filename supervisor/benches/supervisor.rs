@@ -108,14 +108,14 @@ async fn bench() -> Result<()> {
     };
     let options = Options::parse()?;
     let (clawhub, _hub) = support::clawhub::start(hub).await;
-    let sidecar = support::ollama::Sidecar {
+    let sidecar = openclaw_testkit::ollama::Sidecar {
         library: BTreeMap::from([(
             "llama3.2:latest".to_owned(),
-            support::ollama::two_layers(2_019_393_189),
+            openclaw_testkit::ollama::two_layers(2_019_393_189),
         )]),
-        ..support::ollama::Sidecar::default()
+        ..openclaw_testkit::ollama::Sidecar::default()
     };
-    let (ollama, _sidecar) = support::ollama::start(sidecar).await;
+    let (ollama, _sidecar) = openclaw_testkit::ollama::start(sidecar).await;
     let world = World {
         clawhub: slow_link(&clawhub, options.rtt).await?,
         ollama: slow_link(&ollama, options.rtt).await?,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use openclaw_api::{instance::status::StepState, plan::OllamaPlan};
 use openclaw_supervisor::{board::Board, pipeline};
-use support::ollama::{self, Sidecar, Vram, two_layers};
+use openclaw_testkit::ollama::{self, Sidecar, Vram, two_layers};
 
 async fn setup(
     sidecar: Sidecar,

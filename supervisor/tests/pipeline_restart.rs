@@ -13,7 +13,8 @@ use openclaw_api::{
     plan::{CaBundlePlan, OllamaPlan, RestorePlan},
 };
 use openclaw_supervisor::{board::Board, pipeline};
-use support::{clawhub, ollama};
+use openclaw_testkit::ollama;
+use support::clawhub;
 
 const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n";
 

@@ -6,9 +6,12 @@
 //!   node` the gateway (shared with xtask, which depends on this crate without its `server`
 //!   feature).
 //! - [`http`]: a loopback server answering every request with one fixed response.
+//! - [`ollama`]: a loopback Ollama sidecar (pulls, loads, and VRAM placement as asked).
 
 #[cfg(feature = "server")]
 pub mod http;
 pub mod location;
+#[cfg(feature = "server")]
+pub mod ollama;
 #[cfg(feature = "server")]
 pub mod seaweed;

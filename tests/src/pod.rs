@@ -66,7 +66,22 @@ impl LocalPod {
         instance: &str,
         env: &[(&str, &str)],
     ) -> Result<()> {
-        self.start_with(cluster, ns, instance, env, None).await
+        self.start_with(cluster, ns, instance, env, None, &|_| {})
+            .await
+    }
+
+    /// Like [`LocalPod::start`], with `edit` applied to the rendered plan first (for example
+    /// the Ollama sidecar's address: in the pod it is `localhost:11434`).
+    pub async fn start_edited(
+        &mut self,
+        cluster: &TestCluster,
+        ns: &str,
+        instance: &str,
+        env: &[(&str, &str)],
+        edit: &(dyn Fn(&mut serde_json::Value) + Sync),
+    ) -> Result<()> {
+        self.start_with(cluster, ns, instance, env, None, edit)
+            .await
     }
 
     /// Like [`LocalPod::start`], with the REAL gateway (`cargo xtask node`) on a free loopback
@@ -80,8 +95,13 @@ impl LocalPod {
         instance: &str,
         tools: &GatewayTools,
     ) -> Result<()> {
-        self.start_with(cluster, ns, instance, &[], Some(tools))
-            .await
+        self.start_with(cluster, ns, instance, &[], Some(tools), &|plan| {
+            if let Ok(port) = free_port() {
+                plan["gateway"]["port"] = port.into();
+            }
+            plan["gateway"]["bind"] = "loopback".into();
+        })
+        .await
     }
 
     async fn start_with(
@@ -91,6 +111,7 @@ impl LocalPod {
         instance: &str,
         env: &[(&str, &str)],
         gateway: Option<&GatewayTools>,
+        edit: &(dyn Fn(&mut serde_json::Value) + Sync),
     ) -> Result<()> {
         let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
         let config_map = format!("{instance}-config");
@@ -104,15 +125,9 @@ impl LocalPod {
         .await?;
         let token = secret_key(cluster, ns, instance, "supervisor-token").await?;
         std::fs::create_dir_all(&self.home)?;
-        let plan = match gateway {
-            Some(_) => {
-                let mut plan: serde_json::Value = serde_json::from_str(&plan)?;
-                plan["gateway"]["port"] = free_port()?.into();
-                plan["gateway"]["bind"] = "loopback".into();
-                plan.to_string()
-            }
-            None => plan,
-        };
+        let mut plan: serde_json::Value = serde_json::from_str(&plan)?;
+        edit(&mut plan);
+        let plan = plan.to_string();
         let plan_path = self.home.join(PLAN_FILE);
         std::fs::write(&plan_path, plan)?;
         let port = self

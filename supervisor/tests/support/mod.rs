@@ -3,7 +3,6 @@
 
 pub mod clawhub;
 pub mod npm_registry;
-pub mod ollama;
 pub mod pypi;
 
 use std::{

@@ -1,4 +1,4 @@
-//! A loopback Ollama that follows its documented API: `/api/version`, `/api/tags`, streaming
+//! A loopback Ollama sidecar that follows its documented API: `/api/version`, `/api/tags`, streaming
 //! `/api/pull` (NDJSON, per-layer `digest`/`total`/`completed` lines, `success`; or an in-stream
 //! `{"error"}` line after a 200), `/api/generate` without a prompt (loads the model) and
 //! `/api/ps`, which can put every loaded model in VRAM or part of it on the CPU.
@@ -242,7 +242,16 @@ pub async fn start(sidecar: Sidecar) -> (String, Shared) {
         .route("/api/generate", post(generate))
         .route("/api/ps", get(ps))
         .with_state(Arc::clone(&shared));
-    (super::serve(router).await, shared)
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}"), shared)
 }
 
 /// A library model of two layers (a big blob and a small params file).
