@@ -1,20 +1,12 @@
-//! A small HTTP/1 GET client for loopback endpoints: the gateway's probes and `/status`.
+//! A small GET client (reqwest) for loopback endpoints: the gateway's probes and `/status`.
 //!
 //! It never adds forwarding headers (the gateway answers 403 to `X-Forwarded-For` from
 //! loopback) and gives every request a deadline, so a wedged peer cannot stall a poller.
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::{
-    Request, StatusCode,
-    body::Bytes,
-    header::{ACCEPT, HOST},
-};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use bytes::Bytes;
+use reqwest::{StatusCode, header::ACCEPT};
 
 /// Largest body read; the gateway's probe bodies are under 1 KiB, `/status` a few KiB.
 const MAX_BODY: usize = 1 << 20;
@@ -28,15 +20,18 @@ pub enum ClientError {
         /// The URL as given.
         url: String,
     },
+    /// The client could not be built.
+    #[error("failed to build the HTTP client")]
+    Build(#[source] std::sync::Arc<reqwest::Error>),
     /// Connecting or sending failed.
     #[error("failed to reach {url}")]
     Request {
         /// The URL asked.
         url: String,
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: reqwest::Error,
     },
-    /// The body could not be read.
+    /// The body could not be read, or is larger than 1 MiB.
     #[error("failed to read the answer of {url}")]
     Body {
         /// The URL asked.
@@ -66,71 +61,82 @@ pub struct Answer {
 /// A reusable client; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: Client<HttpConnector, Empty<Bytes>>,
+    inner: Result<reqwest::Client, std::sync::Arc<reqwest::Error>>,
     timeout: Duration,
 }
 
 impl HttpClient {
-    /// A client whose requests give up after `timeout`.
+    /// A client whose requests (body included) give up after `timeout`; no proxy from the
+    /// environment is ever used.
     pub fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let inner = Client::builder(TokioExecutor::new())
+        // reqwest is built without a TLS provider of its own; plain HTTP needs none, but the
+        // builder asks for the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let inner = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(2)
-            .build(connector);
+            .build()
+            .map_err(std::sync::Arc::new);
         Self { inner, timeout }
     }
 
     /// GETs `url` and reads the whole body.
     pub async fn get(&self, url: &str) -> Result<Answer, ClientError> {
-        let uri: hyper::Uri = url.parse().map_err(|_| ClientError::InvalidUrl {
+        let invalid = || ClientError::InvalidUrl {
             url: url.to_owned(),
-        })?;
-        if uri.scheme_str() != Some("http") {
-            return Err(ClientError::InvalidUrl {
-                url: url.to_owned(),
-            });
-        }
-        let Some(authority) = uri.authority().cloned() else {
-            return Err(ClientError::InvalidUrl {
-                url: url.to_owned(),
-            });
         };
-        let request = Request::get(uri)
-            .header(HOST, authority.as_str())
-            .header(ACCEPT, "application/json")
-            .body(Empty::new())
-            .map_err(|_| ClientError::InvalidUrl {
-                url: url.to_owned(),
-            })?;
-        let exchange = async {
-            let response =
-                self.inner
-                    .request(request)
-                    .await
-                    .map_err(|source| ClientError::Request {
-                        url: url.to_owned(),
-                        source,
-                    })?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|source| ClientError::Body {
+        let parsed = reqwest::Url::parse(url).map_err(|_| invalid())?;
+        if parsed.scheme() != "http" || parsed.host().is_none() {
+            return Err(invalid());
+        }
+        let client = self
+            .inner
+            .as_ref()
+            .map_err(|e| ClientError::Build(e.clone()))?;
+        let failed = |source: reqwest::Error| {
+            if source.is_timeout() {
+                ClientError::Timeout {
+                    url: url.to_owned(),
+                    timeout: self.timeout,
+                }
+            } else {
+                ClientError::Request {
                     url: url.to_owned(),
                     source,
-                })?
-                .to_bytes();
-            Ok(Answer { status, body })
+                }
+            }
         };
-        tokio::time::timeout(self.timeout, exchange)
+        let mut response = client
+            .get(parsed)
+            .header(ACCEPT, "application/json")
+            .send()
             .await
-            .map_err(|_| ClientError::Timeout {
-                url: url.to_owned(),
-                timeout: self.timeout,
-            })?
+            .map_err(failed)?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| match failed(e) {
+            ClientError::Request { url, source } => ClientError::Body {
+                url,
+                source: Box::new(source),
+            },
+            other => other,
+        })? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(ClientError::Body {
+                    url: url.to_owned(),
+                    source: format!("the body is larger than {MAX_BODY} bytes").into(),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status,
+            body: Bytes::from(body),
+        })
     }
 }
 

@@ -280,7 +280,8 @@ fn record(
 
 #[cfg(test)]
 mod tests {
-    use hyper::{StatusCode, body::Bytes};
+    use bytes::Bytes;
+    use reqwest::StatusCode;
 
     use super::*;
 
