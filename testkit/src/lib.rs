@@ -5,9 +5,11 @@
 //! - [`location`]: where `cargo xtask seaweedfs` installs the `weed` binary and `cargo xtask
 //!   node` the gateway (shared with xtask, which depends on this crate without its `server`
 //!   feature).
+//! - [`guide`]: the user guide's YAML blocks (`tests/fixtures/seed`).
 //! - [`http`]: a loopback server answering every request with one fixed response.
 //! - [`ollama`]: a loopback Ollama sidecar (pulls, loads, and VRAM placement as asked).
 
+pub mod guide;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod location;

@@ -1,6 +1,6 @@
 //! The YAML blocks of the seed user guide, extracted verbatim from its text.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One YAML block of the guide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +20,7 @@ impl SeedBlock {
 
 /// Directory of the committed seed guide and its extracted fixtures.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join("seed")
+    openclaw_testkit::guide::seed_dir()
 }
 
 /// The guide's text (a committed copy of the seed user guide, in French).
@@ -72,22 +70,7 @@ fn is_top_level_key(line: &str) -> bool {
 
 /// The committed fixture files (`NN-<name>.yaml`), in order.
 pub fn fixture_files() -> Vec<(String, String)> {
-    let mut files: Vec<(String, String)> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures dir")
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            (path.extension()? == "yaml").then(|| {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                (name, std::fs::read_to_string(&path).unwrap_or_default())
-            })
-        })
-        .collect();
-    files.sort();
-    files
+    openclaw_testkit::guide::seed_blocks()
 }
 
 /// Wraps a `spec:` fragment into a whole instance named `name`; manifests are returned as is.

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-
 use openclaw_api::crd::crds;
 use serde_json::Value;
 
@@ -30,32 +28,9 @@ pub fn defaults_schema() -> Value {
     schema_of("openclawclusterdefaults.openclaw.rocks")
 }
 
-/// The user guide's YAML blocks, as committed verbatim by the end-to-end crate
-/// (`tests/fixtures/seed/NN-<name>.yaml`), in order.
+/// The user guide's YAML blocks, in order.
 pub fn seed_blocks() -> Vec<(String, String)> {
-    let dir = seed_dir();
-    let mut blocks: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            (path.extension()? == "yaml").then(|| {
-                let name = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                (name, text)
-            })
-        })
-        .collect();
-    blocks.sort();
-    blocks
-}
-
-fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/seed")
+    openclaw_testkit::guide::seed_blocks()
 }
 
 /// A guide block as a whole manifest: a `spec:` fragment is wrapped into an instance named `name`.

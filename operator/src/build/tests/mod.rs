@@ -1,8 +1,6 @@
 //! Test helpers of the builders: instances from YAML, a context, the guide's examples, and a
 //! Pod Security `restricted` checker.
 
-use std::path::PathBuf;
-
 use openclaw_api::OpenClawInstance;
 
 use super::BuildContext;
@@ -56,27 +54,7 @@ pub fn context(instance: &OpenClawInstance) -> BuildContext<'_> {
     }
 }
 
-/// The guide's YAML blocks, `(file name, text)`, in order.
-pub fn seed_blocks() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/seed");
-    let mut blocks: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
-        .map(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (name, text)
-        })
-        .collect();
-    blocks.sort();
-    blocks
-}
+pub use openclaw_testkit::guide::seed_blocks;
 
 /// The guide's block whose file name contains `name`, as an instance.
 pub fn seed(name: &str) -> OpenClawInstance {
