@@ -1,5 +1,5 @@
-//! Raw HTTP stand-ins for services a test points the code at: a loopback server that answers
-//! every request with one fixed response and counts what it was asked.
+//! HTTP stand-ins for services a test points the code at: a loopback server that answers every
+//! request with one fixed response and counts what it was asked, and [`serve`] for a router.
 
 use std::sync::{
     Arc,
@@ -64,6 +64,20 @@ impl FixedAnswer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
     }
+}
+
+/// Serves `router` on a free loopback port until the runtime ends; returns its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
 }
 
 impl Drop for FixedAnswer {

@@ -242,16 +242,7 @@ pub async fn start(sidecar: Sidecar) -> (String, Shared) {
         .route("/api/generate", post(generate))
         .route("/api/ps", get(ps))
         .with_state(Arc::clone(&shared));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (format!("http://{addr}"), shared)
+    (crate::http::serve(router).await, shared)
 }
 
 /// A library model of two layers (a big blob and a small params file).

@@ -20,19 +20,7 @@ use openclaw_api::{
 };
 use openclaw_supervisor::pipeline::PipelineEnv;
 
-/// Serves `router` on a free loopback port; returns its base URL.
-pub async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
+pub use openclaw_testkit::http::serve;
 
 /// A plan that asks for nothing but the config.
 pub fn plan() -> RuntimePlan {
