@@ -20,6 +20,10 @@
 
 #[path = "backup/child.rs"]
 mod child;
+#[path = "backup/peer.rs"]
+mod peer;
+#[path = "backup/sweep.rs"]
+mod sweep;
 #[path = "backup/workspace.rs"]
 mod workspace;
 
@@ -30,7 +34,7 @@ use std::{
     time::Instant,
 };
 
-use child::{ACCESS_KEY_ENV, Job, SECRET_KEY_ENV};
+use child::{ACCESS_KEY_ENV, IN_FLIGHT_ENV, Job, PART_MIB_ENV, SECRET_KEY_ENV};
 use openclaw_testkit::seaweed::SeaweedFs;
 
 type Result<T, E = String> = std::result::Result<T, E>;
@@ -64,6 +68,10 @@ struct Options {
     small_mib: u64,
     large_mib: u64,
     dir: PathBuf,
+    /// zstd levels whose speed and size are reported (besides the default, 3).
+    levels: Vec<i32>,
+    /// Also measure the upload's part size and parts in flight.
+    tune: bool,
 }
 
 impl Options {
@@ -73,6 +81,8 @@ impl Options {
             small_mib: 1024,
             large_mib: 4096,
             dir: std::env::temp_dir(),
+            levels: vec![1, 3, 6, 9],
+            tune: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -90,6 +100,14 @@ impl Options {
                 "--small-mib" => options.small_mib = number(value()?)?.max(1),
                 "--large-mib" => options.large_mib = number(value()?)?,
                 "--dir" => options.dir = PathBuf::from(value()?),
+                "--levels" => {
+                    options.levels = value()?
+                        .split(',')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| l.parse().map_err(|e| format!("--levels {l}: {e}")))
+                        .collect::<Result<_>>()?;
+                }
+                "--tune" => options.tune = true,
                 // cargo bench passes --bench to harness-less benchmarks.
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other}")),
@@ -129,99 +147,148 @@ async fn bench(options: &Options) -> Result<()> {
 
     let mut backup_baseline = Vec::new();
     let mut backup_ours = Vec::new();
+    let mut backup_peer = Vec::new();
     let mut restore_baseline = Vec::new();
     let mut restore_ours = Vec::new();
+    let mut restore_peer = Vec::new();
     let mut backup_cpu = Vec::new();
     let mut archive_only = Vec::new();
     let mut backup_rss = Vec::new();
     let mut restore_rss = Vec::new();
     let mut our_archive_bytes = 0;
+    let mut peer_bytes = 0;
     for run in 0..options.runs {
         eprintln!("==> run {} of {} ({small})", run + 1, options.runs);
         let s3 = SeaweedFs::start_in(root.path()).await;
-        let baseline_first = run % 2 == 0;
 
-        let baseline = || {
-            timed(|| {
-                shell(&format!(
-                    "tar -cf - -C {} . | zstd -3 -T0 -q > /dev/null",
-                    quote(&workspace)
-                ))
-            })
-        };
-        let ours = || child(&s3, "backup", &workspace);
-        let (b, o) = if baseline_first {
-            let b = baseline()?;
-            (b, ours()?)
-        } else {
-            let o = ours()?;
-            (baseline()?, o)
-        };
-        backup_baseline.push(b);
+        // Baseline, ours and the peer take turns going first.
+        let mut ours = None;
+        let mut times = [0.0; 3];
+        for which in (0..3).map(|i| (i + run) % 3) {
+            times[which] = match which {
+                0 => timed(|| {
+                    shell(&format!(
+                        "tar -cf - -C {} . | zstd -3 -T0 -q > /dev/null",
+                        quote(&workspace)
+                    ))
+                })?,
+                1 => {
+                    let o = child(&s3, "backup", &workspace, 3, &[])?;
+                    let seconds = o.seconds;
+                    ours = Some(o);
+                    seconds
+                }
+                _ => timed(|| peer::backup(&s3, &workspace, 3))?,
+            };
+        }
+        let o = ours.ok_or("the backup did not run")?;
+        backup_baseline.push(times[0]);
         backup_ours.push(o.seconds);
+        backup_peer.push(times[2]);
         backup_rss.push(o.vmhwm_kib);
         backup_cpu.push(o.cpu_seconds);
         our_archive_bytes = o.number("archive_bytes").unwrap_or(0);
+        peer_bytes = peer::size(&s3)?;
         check_files(&o, generated.files, "backup")?;
-        let alone = child(&s3, "archive", &workspace)?;
+        let alone = child(&s3, "archive", &workspace, 3, &[])?;
         check_files(&alone, generated.files, "archive")?;
         archive_only.push(alone.seconds);
 
-        let baseline_dir = root.path().join("restored-baseline");
-        let ours_dir = root.path().join("restored-ours");
-        for dir in [&baseline_dir, &ours_dir] {
+        let dirs = ["baseline", "ours", "peer"].map(|n| root.path().join(format!("restored-{n}")));
+        for dir in &dirs {
             fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        let baseline = || {
-            timed(|| {
-                shell(&format!(
-                    "zstd -d -q < {} | tar -x -C {}",
-                    quote(&archive),
-                    quote(&baseline_dir)
-                ))
-            })
-        };
-        let ours = || child(&s3, "restore", &ours_dir);
-        let (b, o) = if baseline_first {
-            let b = baseline()?;
-            (b, ours()?)
-        } else {
-            let o = ours()?;
-            (baseline()?, o)
-        };
-        restore_baseline.push(b);
+        let mut ours = None;
+        for which in (0..3).map(|i| (i + run) % 3) {
+            times[which] = match which {
+                0 => timed(|| {
+                    shell(&format!(
+                        "zstd -d -q < {} | tar -x -C {}",
+                        quote(&archive),
+                        quote(&dirs[0])
+                    ))
+                })?,
+                1 => {
+                    let o = child(&s3, "restore", &dirs[1], 3, &[])?;
+                    let seconds = o.seconds;
+                    ours = Some(o);
+                    seconds
+                }
+                _ => timed(|| peer::restore(&s3, &dirs[2]))?,
+            };
+        }
+        let o = ours.ok_or("the restore did not run")?;
+        restore_baseline.push(times[0]);
         restore_ours.push(o.seconds);
+        restore_peer.push(times[2]);
         restore_rss.push(o.vmhwm_kib);
         check_files(&o, generated.files, "restore")?;
-        for dir in [&baseline_dir, &ours_dir] {
+        for dir in &dirs {
             fs::remove_dir_all(dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
         }
         eprintln!(
-            "    backup {b_base:.2}s vs {b_ours:.2}s, restore {r_base:.2}s vs {r_ours:.2}s",
-            b_base = backup_baseline[run],
-            b_ours = backup_ours[run],
-            r_base = restore_baseline[run],
-            r_ours = restore_ours[run],
+            "    backup: tar|zstd {:.2}s, ours {:.2}s, tar|zstd|rclone {:.2}s; \
+             restore: zstd|tar {:.2}s, ours {:.2}s, rclone|zstd|tar {:.2}s",
+            backup_baseline[run],
+            backup_ours[run],
+            backup_peer[run],
+            restore_baseline[run],
+            restore_ours[run],
+            restore_peer[run],
         );
     }
     let median_backup_baseline = median(&backup_baseline);
     let median_backup_ours = median(&backup_ours);
     let median_restore_baseline = median(&restore_baseline);
     let median_restore_ours = median(&restore_ours);
+    let ratio = |theirs: &[f64], ours: f64| format!("{:.2}", median(theirs) / ours);
     figures.extend([
         (
+            "backup_vs_rclone".to_owned(),
+            ratio(&backup_peer, median_backup_ours),
+        ),
+        (
+            "restore_vs_rclone".to_owned(),
+            ratio(&restore_peer, median_restore_ours),
+        ),
+        (
             "backup_ratio".to_owned(),
-            format!("{:.2}", median_backup_baseline / median_backup_ours),
+            ratio(&backup_baseline, median_backup_ours),
         ),
         (
             "restore_ratio".to_owned(),
-            format!("{:.2}", median_restore_baseline / median_restore_ours),
+            ratio(&restore_baseline, median_restore_ours),
         ),
         (
             format!("peak_rss_mib_{small}"),
             mib(backup_rss.iter().copied().max().unwrap_or(0)),
         ),
+        (
+            format!("backup_rclone_seconds_{small}"),
+            format!("{:.2}", median(&backup_peer)),
+        ),
+        (
+            format!("restore_rclone_seconds_{small}"),
+            format!("{:.2}", median(&restore_peer)),
+        ),
+        (
+            format!("rclone_archive_mib_{small}"),
+            mib(peer_bytes / 1024),
+        ),
     ]);
+    {
+        let s3 = SeaweedFs::start_in(root.path()).await;
+        figures.extend(sweep::levels(
+            &s3,
+            &workspace,
+            &generated,
+            &options.levels,
+            &small,
+        )?);
+        if options.tune {
+            figures.extend(sweep::tuning(&s3, &workspace, &generated, &small)?);
+        }
+    }
     fs::remove_dir_all(&workspace).map_err(|e| format!("removing {}: {e}", workspace.display()))?;
     fs::remove_file(&archive).map_err(|e| format!("removing {}: {e}", archive.display()))?;
 
@@ -232,7 +299,7 @@ async fn bench(options: &Options) -> Result<()> {
         ensure_free(root.path(), options.large_mib * MIB * 2)?;
         let (workspace, generated) = generate(root.path(), options.large_mib)?;
         let s3 = SeaweedFs::start_in(root.path()).await;
-        let run = child(&s3, "backup", &workspace)?;
+        let run = child(&s3, "backup", &workspace, 3, &[])?;
         check_files(&run, generated.files, "backup")?;
         drop(s3);
         fs::remove_dir_all(&workspace)
@@ -361,13 +428,20 @@ fn check_files(run: &ChildRun, expected: u64, what: &str) -> Result<()> {
     }
 }
 
-/// Runs this binary as `--child action` against `s3` on `dir`.
-fn child(s3: &SeaweedFs, action: &str, dir: &Path) -> Result<ChildRun> {
+/// Runs this binary as `--child action` against `s3` on `dir` at zstd `level`, with `envs`.
+fn child(
+    s3: &SeaweedFs,
+    action: &str,
+    dir: &Path,
+    level: i32,
+    envs: &[(&str, String)],
+) -> Result<ChildRun> {
     let job = Job {
         action: action.to_owned(),
         endpoint: s3.endpoint().to_owned(),
         bucket: s3.bucket().to_owned(),
         dir: dir.to_owned(),
+        level,
     };
     let exe = std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?;
     let started = Instant::now();
@@ -375,6 +449,7 @@ fn child(s3: &SeaweedFs, action: &str, dir: &Path) -> Result<ChildRun> {
         .args(job.args())
         .env(ACCESS_KEY_ENV, s3.access_key())
         .env(SECRET_KEY_ENV, s3.secret_key())
+        .envs(envs.iter().map(|(k, v)| (*k, v)))
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()

@@ -9,7 +9,7 @@ use std::{
 };
 
 use openclaw_api::{
-    backup::{BackupReason, BackupRecord, BackupReport, BackupState},
+    backup::{BackupReason, BackupRecord, BackupReport, BackupState, DrillRecord, DrillResult},
     instance::status::{InstalledSkill, ModelPull, StepReport, StepState},
 };
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,10 @@ pub struct BackupStats {
     pub totals: BTreeMap<(String, String), u64>,
     /// Unix time the last successful backup finished.
     pub last_success_unix: Option<i64>,
+    /// Finished restore drills by result (`passed`, `failed`, `no_snapshot`).
+    pub drills: BTreeMap<String, u64>,
+    /// Unix time the last drill that passed finished.
+    pub last_drill_pass_unix: Option<i64>,
 }
 
 /// The wire name of a backup reason (`schedule`, `request`, `deletion`, `update`).
@@ -163,6 +167,22 @@ impl Board {
 
     /// Records a finished backup: no longer current, the last one, counted by reason and
     /// result; `finished_unix` is when it ended.
+    /// Records a finished restore drill.
+    pub fn drill_finished(&self, record: DrillRecord) {
+        self.update(|s| {
+            let result = match record.result {
+                DrillResult::Passed => "passed",
+                DrillResult::Failed => "failed",
+                DrillResult::NoSnapshot => "no_snapshot",
+            };
+            *s.backup_stats.drills.entry(result.to_owned()).or_default() += 1;
+            if record.result == DrillResult::Passed {
+                s.backup_stats.last_drill_pass_unix = Some(chrono::Utc::now().timestamp());
+            }
+            s.backup.last_drill = Some(record);
+        });
+    }
+
     pub fn backup_finished(&self, record: BackupRecord, finished_unix: i64) {
         self.update(|s| {
             s.backup.current = None;

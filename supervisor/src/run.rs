@@ -283,6 +283,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         let (backups, stop) = (backups.clone(), schedule_stop.wait());
         tokio::spawn(async move { backups.run_schedule(stop).await })
     };
+    let drills = {
+        let (backups, stop) = (backups.clone(), schedule_stop.wait());
+        tokio::spawn(async move { backups.run_drills(stop).await })
+    };
     let probe_stop = Shutdown::default();
     let probe = tokio::spawn(gateway_probe::run(
         board.clone(),
@@ -338,6 +342,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     let _ = probe.await;
     schedule_stop.trigger();
     let _ = schedule.await;
+    let _ = drills.await;
     if tokio::time::timeout(STOP_RESERVE, backups.idle())
         .await
         .is_err()

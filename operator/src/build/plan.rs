@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use openclaw_api::{
     instance::{S3Spec, SkillRef, sidecars::OLLAMA_HOST},
     plan::{
-        BackupPlan, CaBundlePlan, ConfigPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV, GatewayBind,
-        GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RuntimePlan, S3Connection,
+        BackupPlan, CaBundlePlan, ConfigPlan, DrillPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV,
+        GatewayBind, GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RuntimePlan, S3Connection,
         S3CredentialsEnv,
     },
 };
@@ -114,8 +114,17 @@ fn backup(ctx: &BuildContext<'_>) -> Result<Option<BackupPlan>, BuildError> {
         schedule: spec.schedule.clone(),
         retention,
         timeout_seconds: timeout.as_secs(),
+        compression_level: spec.compression_level.clamp(1, 19),
+        drill: spec.drill.as_ref().map(|drill| DrillPlan {
+            schedule: drill.schedule.clone(),
+            scratch_dir: DRILL_SCRATCH_DIR.to_owned(),
+        }),
     }))
 }
+
+/// Where restore drills unpack: the `openclaw` container's `/tmp` emptyDir, off the workspace
+/// volume (a drill never writes to the workspace).
+pub const DRILL_SCRATCH_DIR: &str = "/tmp/openclaw-drill";
 
 /// How the supervisor reaches the store; credentials by environment variable name only.
 fn connection(s3: &S3Spec) -> S3Connection {

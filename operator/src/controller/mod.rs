@@ -6,6 +6,7 @@ mod backup_status;
 mod cluster_facts;
 mod context;
 mod dereference;
+mod drill_status;
 mod error;
 mod events;
 mod finalize;

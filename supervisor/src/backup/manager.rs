@@ -12,13 +12,15 @@ use std::{
 
 use openclaw_api::{
     backup::{
-        BackupReason, BackupRecord, BackupRequest, BackupState, snapshot_id, valid_request_id,
+        BackupReason, BackupRecord, BackupRequest, BackupState, DrillRecord, snapshot_id,
+        valid_request_id,
     },
-    plan::RuntimePlan,
+    plan::{DrillPlan, RuntimePlan},
 };
 use tokio::sync::watch;
 
 use super::{
+    drill,
     schedule::{Schedule, now, rfc3339},
     snapshot::{self, Target},
 };
@@ -93,6 +95,7 @@ struct Inner {
     /// `None`: no backup in the plan; `Some(Err)`: configured but unusable (the reason).
     target: Option<Result<Target, String>>,
     schedule: Option<String>,
+    drill: Option<DrillPlan>,
     board: Board,
     book: Mutex<Book>,
     busy: watch::Sender<bool>,
@@ -125,7 +128,11 @@ impl BackupManager {
             tracing::error!(%reason, "backups are configured but cannot run");
             reason
         });
-        BackupManager::with_target(Some(target), backup.schedule.clone(), board)
+        let mut manager = BackupManager::with_target(Some(target), backup.schedule.clone(), board);
+        if let Some(inner) = Arc::get_mut(&mut manager.inner) {
+            inner.drill = backup.drill.clone();
+        }
+        manager
     }
 
     fn with_target(
@@ -140,6 +147,7 @@ impl BackupManager {
             inner: Arc::new(Inner {
                 target,
                 schedule,
+                drill: None,
                 board,
                 book: Mutex::new(Book::default()),
                 busy: watch::Sender::new(false),
@@ -233,6 +241,52 @@ impl BackupManager {
             };
             if let Answer::Busy(running) = self.request(&request) {
                 tracing::warn!(running = %running.id, "skipped a scheduled backup: another backup runs");
+            }
+        }
+    }
+}
+
+impl BackupManager {
+    /// Runs one restore drill of the newest snapshot now (waiting for a running backup first)
+    /// and records it on the board; `None` without a usable target or a drill in the plan.
+    pub async fn drill_now(&self) -> Option<DrillRecord> {
+        let plan = self.inner.drill.as_ref()?;
+        let target = self.inner.target.as_ref()?.as_ref().ok()?;
+        self.idle().await;
+        let record = drill::run(target, Path::new(&plan.scratch_dir)).await;
+        self.inner.board.drill_finished(record.clone());
+        Some(record)
+    }
+
+    /// Runs the plan's restore drills on their schedule until `shutdown` resolves; returns at
+    /// once without drills.
+    pub async fn run_drills(&self, shutdown: impl Future<Output = ()>) {
+        let Some(plan) = self.inner.drill.clone() else {
+            return;
+        };
+        let schedule = match Schedule::parse(&plan.schedule) {
+            Ok(schedule) => schedule,
+            Err(error) => {
+                tracing::error!(error = %error, "restore drills are off");
+                return;
+            }
+        };
+        tokio::pin!(shutdown);
+        loop {
+            let Some(next) = schedule.next_after(now()) else {
+                return;
+            };
+            self.inner
+                .board
+                .update(|s| s.backup.next_drill = Some(rfc3339(next)));
+            let wait = (next - now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = &mut shutdown => return,
+            }
+            tokio::select! {
+                _ = self.drill_now() => {}
+                () = &mut shutdown => return,
             }
         }
     }
