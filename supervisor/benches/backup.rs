@@ -6,13 +6,19 @@
 //! - `restore_ratio`: seconds of `zstd -d < archive | tar -x -C DIR` (the archive on local disk)
 //!   over seconds of the supervisor's restore from SeaweedFS into an empty directory (download,
 //!   checksum verification, staging, switch-over);
+//! - `backup_vs_rclone`, `restore_vs_rclone`: the same, against what a user would run instead
+//!   to put the same object into the same SeaweedFS and back: `tar | zstd -3 -T0 | rclone rcat`
+//!   and `rclone cat | zstd -d | tar -x` (see `backup/peer.rs`); above 1 means we are faster;
 //! - `peak_rss_mib_1g`, `peak_rss_mib_4g`: peak RSS (VmHWM) of a process doing only the
-//!   supervisor's backup, for a 1 GiB and a 4 GiB workspace.
+//!   supervisor's backup, for a 1 GiB and a 4 GiB workspace;
+//! - `level_<n>_*`: the backup's seconds, archive size and compression ratio at each zstd level
+//!   of `--levels` (default 1,3,6,9); with `--tune`, `tune_*` lines for upload part sizes and
+//!   parts in flight (see `backup/sweep.rs`).
 //!
 //! Diagnostics on other lines: the supervisor's CPU seconds for the backup, and the archive
 //! writer alone into a sink (`archive_to_sink_seconds`: compression and hashing without S3).
 //!
-//! Each run uses a fresh SeaweedFS; baseline and supervisor alternate which goes first; the
+//! Each run uses a fresh SeaweedFS; baseline, supervisor and peer take turns going first; the
 //! medians of `--runs` (default 3) are reported, with the raw seconds and sizes on other lines.
 //! The workspaces are generated (see `backup/workspace.rs`) under `--dir` (default: the
 //! system's temporary directory) and removed afterwards; the free space is checked first.
@@ -20,6 +26,8 @@
 
 #[path = "backup/child.rs"]
 mod child;
+#[path = "backup/harness.rs"]
+mod harness;
 #[path = "backup/peer.rs"]
 mod peer;
 #[path = "backup/sweep.rs"]
@@ -30,11 +38,12 @@ mod workspace;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, ExitCode, Stdio},
+    process::ExitCode,
     time::Instant,
 };
 
-use child::{ACCESS_KEY_ENV, IN_FLIGHT_ENV, Job, PART_MIB_ENV, SECRET_KEY_ENV};
+use child::{IN_FLIGHT_ENV, Job, PART_MIB_ENV};
+use harness::{check_files, child, median, mib, quote, shell, timed};
 use openclaw_testkit::seaweed::SeaweedFs;
 
 type Result<T, E = String> = std::result::Result<T, E>;
@@ -399,123 +408,4 @@ fn ensure_free(dir: &Path, bytes: u64) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// What a child reported, and how long it took from spawn to exit.
-#[derive(Debug)]
-struct ChildRun {
-    seconds: f64,
-    cpu_seconds: f64,
-    vmhwm_kib: u64,
-    lines: Vec<(String, String)>,
-}
-
-impl ChildRun {
-    fn number(&self, name: &str) -> Option<u64> {
-        self.lines
-            .iter()
-            .find(|(key, _)| key == name)
-            .and_then(|(_, value)| value.parse().ok())
-    }
-}
-
-fn check_files(run: &ChildRun, expected: u64, what: &str) -> Result<()> {
-    match run.number("files") {
-        Some(files) if files == expected => Ok(()),
-        other => Err(format!(
-            "the {what} reported {other:?} files, {expected} were generated"
-        )),
-    }
-}
-
-/// Runs this binary as `--child action` against `s3` on `dir` at zstd `level`, with `envs`.
-fn child(
-    s3: &SeaweedFs,
-    action: &str,
-    dir: &Path,
-    level: i32,
-    envs: &[(&str, String)],
-) -> Result<ChildRun> {
-    let job = Job {
-        action: action.to_owned(),
-        endpoint: s3.endpoint().to_owned(),
-        bucket: s3.bucket().to_owned(),
-        dir: dir.to_owned(),
-        level,
-    };
-    let exe = std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?;
-    let started = Instant::now();
-    let output = Command::new(exe)
-        .args(job.args())
-        .env(ACCESS_KEY_ENV, s3.access_key())
-        .env(SECRET_KEY_ENV, s3.secret_key())
-        .envs(envs.iter().map(|(k, v)| (*k, v)))
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("starting the {action} child: {e}"))?;
-    let seconds = started.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "the {action} child failed ({}): {stdout}",
-            output.status
-        ));
-    }
-    let lines: Vec<(String, String)> = stdout
-        .lines()
-        .filter_map(|line| line.split_once(": "))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
-    let mut run = ChildRun {
-        seconds,
-        cpu_seconds: 0.0,
-        vmhwm_kib: 0,
-        lines,
-    };
-    run.vmhwm_kib = run
-        .number("vmhwm_kib")
-        .ok_or_else(|| format!("the {action} child printed no vmhwm_kib: {stdout}"))?;
-    run.cpu_seconds = run
-        .lines
-        .iter()
-        .find(|(key, _)| key == "cpu_seconds")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0.0);
-    Ok(run)
-}
-
-/// Runs `f` and returns its seconds.
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
-    let started = Instant::now();
-    f()?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// `bash -c 'set -o pipefail; <script>'`, failing on a non-zero exit.
-fn shell(script: &str) -> Result<()> {
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -o pipefail; {script}"))
-        .status()
-        .map_err(|e| format!("running bash: {e}"))?;
-    if !status.success() {
-        return Err(format!("`{script}` failed ({status})"));
-    }
-    Ok(())
-}
-
-/// A path quoted for bash.
-fn quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1}", kib as f64 / 1024.0)
 }

@@ -17,6 +17,10 @@ const KEY: &str = "peer/workspace.tar.zst";
 /// The rclone remote configured by [`rclone_env`].
 const REMOTE: &str = "seaweed";
 
+/// Read by rclone's AWS SDK, which then refuses rclone's own HTTP transport; the endpoint is
+/// plain HTTP on loopback, so it is dropped.
+const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
+
 /// `rclone` and its configuration for `s3`, as environment variables.
 fn rclone_env(s3: &SeaweedFs) -> Vec<(String, String)> {
     let var = |name: &str| format!("RCLONE_CONFIG_{}_{name}", REMOTE.to_uppercase());
@@ -43,6 +47,7 @@ fn run(s3: &SeaweedFs, script: &str) -> Result<()> {
         .arg("-c")
         .arg(format!("set -o pipefail; {script}"))
         .envs(rclone_env(s3))
+        .env_remove(CA_BUNDLE_ENV)
         .status()
         .map_err(|e| format!("running bash: {e}"))?;
     if !status.success() {
@@ -80,6 +85,7 @@ pub fn size(s3: &SeaweedFs) -> Result<u64> {
     let output = Command::new("rclone")
         .args(["size", "--json", &object(s3)])
         .envs(rclone_env(s3))
+        .env_remove(CA_BUNDLE_ENV)
         .output()
         .map_err(|e| format!("running rclone size: {e}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
