@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn backup_takes_the_cluster_bucket_and_isolates_the_instance() -> Result<(), BuildError> {
         let instance = instance(
-            "spec:\n  backup:\n    schedule: '0 3 * * *'\n    timeout: 1h\n    s3: {prefix: /team-a/}\n",
+            "spec:\n  backup:\n    schedule: '0 3 * * *'\n    timeout: 1h\n    compressionLevel: 9\n    drill: {schedule: '30 4 * * 0'}\n    s3: {prefix: /team-a/}\n",
         );
         let defaults = OpenClawClusterDefaultsSpec {
             backup: ClusterBackupDefaults {
@@ -221,6 +221,14 @@ mod tests {
         assert_eq!(backup.bucket, "agents");
         assert_eq!(backup.prefix, "team-a/openclaw/my-agent/");
         assert_eq!(backup.timeout_seconds, 3600);
+        assert_eq!(backup.compression_level, 9);
+        assert_eq!(
+            backup.drill,
+            Some(DrillPlan {
+                schedule: "30 4 * * 0".into(),
+                scratch_dir: DRILL_SCRATCH_DIR.into(),
+            })
+        );
         assert_eq!(backup.retention, 7);
         assert_eq!(
             backup
