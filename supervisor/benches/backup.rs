@@ -160,6 +160,7 @@ async fn bench(options: &Options) -> Result<()> {
     let mut restore_baseline = Vec::new();
     let mut restore_ours = Vec::new();
     let mut restore_peer = Vec::new();
+    let mut peer_sync = Vec::new();
     let mut backup_cpu = Vec::new();
     let mut archive_only = Vec::new();
     let mut backup_rss = Vec::new();
@@ -223,7 +224,13 @@ async fn bench(options: &Options) -> Result<()> {
                     ours = Some(o);
                     seconds
                 }
-                _ => timed(|| peer::restore(&s3, &dirs[2]))?,
+                _ => {
+                    let restored = timed(|| peer::restore(&s3, &dirs[2]))?;
+                    // What making the peer's tree durable costs (ours syncs before it
+                    // switches the tree in), measured apart from the peer's own time.
+                    peer_sync.push(timed(|| shell(&format!("sync -f {}", quote(&dirs[2]))))?);
+                    restored
+                }
             };
         }
         let o = ours.ok_or("the restore did not run")?;
@@ -279,6 +286,10 @@ async fn bench(options: &Options) -> Result<()> {
         (
             format!("restore_rclone_seconds_{small}"),
             format!("{:.2}", median(&restore_peer)),
+        ),
+        (
+            format!("restore_rclone_sync_seconds_{small}"),
+            format!("{:.2}", median(&peer_sync)),
         ),
         (
             format!("rclone_archive_mib_{small}"),

@@ -50,7 +50,7 @@ pub enum DrillError {
     },
     /// Downloading or verifying the archive failed.
     #[error(transparent)]
-    Restore(#[from] RestoreError),
+    Restore(Box<RestoreError>),
     /// A restored SQLite database failed `PRAGMA integrity_check`.
     #[error("the database {path} failed integrity_check: {detail}")]
     Database {
@@ -62,6 +62,12 @@ pub enum DrillError {
     /// The check thread panicked.
     #[error("the database check ended abnormally: {0}")]
     Thread(String),
+}
+
+impl From<RestoreError> for DrillError {
+    fn from(error: RestoreError) -> Self {
+        DrillError::Restore(Box::new(error))
+    }
 }
 
 /// What a passed drill checked.

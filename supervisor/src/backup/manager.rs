@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::{
     drill,
-    schedule::{Schedule, now, rfc3339},
+    schedule::{every, now, rfc3339},
     snapshot::{self, Target},
 };
 use crate::board::Board;
@@ -110,7 +110,7 @@ pub struct BackupManager {
 impl BackupManager {
     /// A manager without a target: every request answers [`Answer::Disabled`].
     pub fn disabled(board: Board) -> BackupManager {
-        BackupManager::with_target(None, None, board)
+        BackupManager::with_target(None, None, None, board)
     }
 
     /// The manager of `plan`'s backups of `workspace`, credentials read through `lookup`.
@@ -128,16 +128,18 @@ impl BackupManager {
             tracing::error!(%reason, "backups are configured but cannot run");
             reason
         });
-        let mut manager = BackupManager::with_target(Some(target), backup.schedule.clone(), board);
-        if let Some(inner) = Arc::get_mut(&mut manager.inner) {
-            inner.drill = backup.drill.clone();
-        }
-        manager
+        BackupManager::with_target(
+            Some(target),
+            backup.schedule.clone(),
+            backup.drill.clone(),
+            board,
+        )
     }
 
     fn with_target(
         target: Option<Result<Target, String>>,
         schedule: Option<String>,
+        drill: Option<DrillPlan>,
         board: Board,
     ) -> BackupManager {
         if target.is_some() {
@@ -147,7 +149,7 @@ impl BackupManager {
             inner: Arc::new(Inner {
                 target,
                 schedule,
-                drill: None,
+                drill,
                 board,
                 book: Mutex::new(Book::default()),
                 busy: watch::Sender::new(false),
@@ -215,26 +217,9 @@ impl BackupManager {
         let Some(expression) = self.inner.schedule.clone() else {
             return;
         };
-        let schedule = match Schedule::parse(&expression) {
-            Ok(schedule) => schedule,
-            Err(error) => {
-                tracing::error!(error = %error, "scheduled backups are off");
-                return;
-            }
-        };
-        tokio::pin!(shutdown);
-        loop {
-            let Some(next) = schedule.next_after(now()) else {
-                return;
-            };
-            self.inner
-                .board
-                .update(|s| s.backup.next_scheduled = Some(rfc3339(next)));
-            let wait = (next - now()).to_std().unwrap_or_default();
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = &mut shutdown => return,
-            }
+        let board = &self.inner.board;
+        let announce = |next| board.update(|s| s.backup.next_scheduled = Some(rfc3339(next)));
+        let act = |next: chrono::DateTime<chrono::Utc>| {
             let request = BackupRequest {
                 id: format!("schedule-{}", snapshot_id(next.timestamp())),
                 reason: BackupReason::Schedule,
@@ -242,11 +227,11 @@ impl BackupManager {
             if let Answer::Busy(running) = self.request(&request) {
                 tracing::warn!(running = %running.id, "skipped a scheduled backup: another backup runs");
             }
-        }
+            std::future::ready(())
+        };
+        every(&expression, "scheduled backups", shutdown, announce, act).await;
     }
-}
 
-impl BackupManager {
     /// Runs one restore drill of the newest snapshot now (waiting for a running backup first)
     /// and records it on the board; `None` without a usable target or a drill in the plan.
     pub async fn drill_now(&self) -> Option<DrillRecord> {
@@ -264,31 +249,12 @@ impl BackupManager {
         let Some(plan) = self.inner.drill.clone() else {
             return;
         };
-        let schedule = match Schedule::parse(&plan.schedule) {
-            Ok(schedule) => schedule,
-            Err(error) => {
-                tracing::error!(error = %error, "restore drills are off");
-                return;
-            }
+        let board = &self.inner.board;
+        let announce = |next| board.update(|s| s.backup.next_drill = Some(rfc3339(next)));
+        let act = |_| async {
+            self.drill_now().await;
         };
-        tokio::pin!(shutdown);
-        loop {
-            let Some(next) = schedule.next_after(now()) else {
-                return;
-            };
-            self.inner
-                .board
-                .update(|s| s.backup.next_drill = Some(rfc3339(next)));
-            let wait = (next - now()).to_std().unwrap_or_default();
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = &mut shutdown => return,
-            }
-            tokio::select! {
-                _ = self.drill_now() => {}
-                () = &mut shutdown => return,
-            }
-        }
+        every(&plan.schedule, "restore drills", shutdown, announce, act).await;
     }
 }
 
@@ -418,6 +384,7 @@ mod tests {
         let board = Board::default();
         let manager = BackupManager::with_target(
             Some(Err("the S3 credential variable K is not set".into())),
+            None,
             None,
             board.clone(),
         );

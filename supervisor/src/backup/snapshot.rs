@@ -149,8 +149,10 @@ pub async fn take(
         &target.bucket,
         &key,
         move |out| archive::write_archive(&workspace, out, &options),
-        deadline,
-        target.timeout,
+        upload::Deadline {
+            at: deadline,
+            budget: target.timeout,
+        },
         target.tuning,
         &target.unaborted,
         on_sent,
@@ -175,8 +177,10 @@ pub async fn take(
             let entries_file = entries_file.clone();
             move |out| manifest_file::write_manifest(out, &header, &entries_file)
         },
-        deadline,
-        target.timeout,
+        upload::Deadline {
+            at: deadline,
+            budget: target.timeout,
+        },
         target.tuning,
         &target.unaborted,
         |_| {},

@@ -212,6 +212,15 @@ impl Parts {
     }
 }
 
+/// When an upload must be over, and the budget that deadline came from (for the error).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// The deadline.
+    pub at: Instant,
+    /// The time budget it was computed from.
+    pub budget: Duration,
+}
+
 /// Uploads what `write` produces to `key`, by `deadline`. `write` runs on a blocking thread
 /// and must write the whole archive into the sender it is given; `on_sent` sees the bytes
 /// uploaded so far after each chunk. Failed aborts go to `unaborted`.
@@ -219,8 +228,7 @@ pub async fn upload<T, W>(
     bucket: &Bucket,
     key: &str,
     write: W,
-    deadline: Instant,
-    budget: Duration,
+    deadline: Deadline,
     tuning: Tuning,
     unaborted: &Unaborted,
     on_sent: impl Fn(u64),
@@ -229,6 +237,10 @@ where
     T: Send + 'static,
     W: FnOnce(&mut ChunkSender) -> Result<T, ArchiveError> + Send + 'static,
 {
+    let Deadline {
+        at: deadline,
+        budget,
+    } = deadline;
     let url = bucket.url(key);
     let timed_out = |abort| UploadError::TimedOut {
         url: url.clone(),
