@@ -64,6 +64,35 @@ async fn drill(sup: &Supervisor) -> DrillRecord {
         .unwrap_or_else(|| panic!("the plan has a drill"))
 }
 
+/// Runs a drill that must end with `result` (the first of its kind), and checks what every
+/// drill guarantees: the workspace untouched, the scratch copy gone, `/status` and `/metrics`
+/// saying how it ended.
+async fn drill_ending(
+    sup: &Supervisor,
+    home: &Path,
+    scratch: &Path,
+    result: DrillResult,
+) -> DrillRecord {
+    let before = tree(home);
+    let record = drill(sup).await;
+    assert_eq!(record.result, result, "{record:?}");
+    assert_eq!(tree(home), before, "a drill never writes to the workspace");
+    assert_scratch_empty(scratch);
+    let status = sup.status().await;
+    let reported: DrillRecord = serde_json::from_value(status["backup"]["lastDrill"].clone())
+        .unwrap_or_else(|e| panic!("{e}: {status}"));
+    assert_eq!(reported, record);
+    let label = match result {
+        DrillResult::Passed => "passed",
+        DrillResult::Failed => "failed",
+        DrillResult::NoSnapshot => "no_snapshot",
+    };
+    let metrics = sup.metrics().await;
+    let line = format!("openclaw_supervisor_backup_drills_total{{result=\"{label}\"}} 1");
+    assert!(metrics.contains(&line), "no {line} in {metrics}");
+    record
+}
+
 /// The scratch directory holds nothing once a drill is over.
 fn assert_scratch_empty(scratch: &Path) {
     let left: Vec<_> = fs::read_dir(scratch)
@@ -79,34 +108,15 @@ async fn a_good_snapshot_passes_the_drill() {
     workspace(home.path());
     let sup = supervisor(&s3, home.path(), scratch.path(), "team/openclaw/good/").await;
 
-    let none = drill(&sup).await;
-    assert_eq!(none.result, DrillResult::NoSnapshot, "{none:?}");
+    drill_ending(&sup, home.path(), scratch.path(), DrillResult::NoSnapshot).await;
 
     let key = succeeded(&sup.backup("b1").await);
-    let before = tree(home.path());
-    let record = drill(&sup).await;
-    assert_eq!(record.result, DrillResult::Passed, "{record:?}");
+    let record = drill_ending(&sup, home.path(), scratch.path(), DrillResult::Passed).await;
     assert_eq!(record.key.as_deref(), Some(key.as_str()));
     // notes.md, run.sh, key, s1.jsonl, blob.bin and the database.
     assert_eq!((record.files, record.databases), (6, 1), "{record:?}");
-    assert_eq!(
-        tree(home.path()),
-        before,
-        "a drill never writes to the workspace"
-    );
-    assert_scratch_empty(scratch.path());
-
-    let status = sup.status().await;
-    assert_eq!(
-        status["backup"]["lastDrill"]["result"], "Passed",
-        "{status}"
-    );
-    assert!(status["backup"]["lastDrill"].get("error").is_none());
+    assert!(record.error.is_none());
     let metrics = sup.metrics().await;
-    assert!(
-        metrics.contains("openclaw_supervisor_backup_drills_total{result=\"passed\"} 1"),
-        "{metrics}"
-    );
     assert!(metrics.contains("openclaw_supervisor_backup_drill_last_pass_timestamp_seconds"));
     sup.stop();
 }
@@ -135,31 +145,12 @@ async fn a_snapshot_damaged_in_the_bucket_fails_the_drill() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let before = tree(home.path());
-    let record = drill(&sup).await;
-    assert_eq!(record.result, DrillResult::Failed, "{record:?}");
+    let record = drill_ending(&sup, home.path(), scratch.path(), DrillResult::Failed).await;
     assert_eq!(record.key.as_deref(), Some(key.as_str()));
     let error = record.error.clone().unwrap_or_default();
     assert!(
         error.contains(&key),
         "the error names the snapshot: {error}"
-    );
-    assert_eq!(
-        tree(home.path()),
-        before,
-        "a drill never writes to the workspace"
-    );
-    assert_scratch_empty(scratch.path());
-
-    let status = sup.status().await;
-    assert_eq!(
-        status["backup"]["lastDrill"]["result"], "Failed",
-        "{status}"
-    );
-    let metrics = sup.metrics().await;
-    assert!(
-        metrics.contains("openclaw_supervisor_backup_drills_total{result=\"failed\"} 1"),
-        "{metrics}"
     );
     sup.stop();
 }
@@ -192,13 +183,11 @@ async fn a_database_broken_before_the_backup_fails_integrity_check() {
 
     let sup = supervisor(&s3, home.path(), scratch.path(), "team/openclaw/broken-db/").await;
     succeeded(&sup.backup("b1").await);
-    let record = drill(&sup).await;
-    assert_eq!(record.result, DrillResult::Failed, "{record:?}");
+    let record = drill_ending(&sup, home.path(), scratch.path(), DrillResult::Failed).await;
     let error = record.error.clone().unwrap_or_default();
     assert!(
         error.contains("memory/main.sqlite") && error.contains("integrity_check"),
         "{error}"
     );
-    assert_scratch_empty(scratch.path());
     sup.stop();
 }
