@@ -296,18 +296,10 @@ async fn bench(options: &Options) -> Result<()> {
             mib(peer_bytes / 1024),
         ),
     ]);
-    {
-        let s3 = SeaweedFs::start_in(root.path()).await;
-        figures.extend(sweep::levels(
-            &s3,
-            &workspace,
-            &generated,
-            &options.levels,
-            &small,
-        )?);
-        if options.tune {
-            figures.extend(sweep::tuning(&s3, &workspace, &generated, &small)?);
-        }
+    figures
+        .extend(sweep::levels(root.path(), &workspace, &generated, &options.levels, &small).await?);
+    if options.tune {
+        figures.extend(sweep::tuning(root.path(), &workspace, &generated, &small).await?);
     }
     fs::remove_dir_all(&workspace).map_err(|e| format!("removing {}: {e}", workspace.display()))?;
     fs::remove_file(&archive).map_err(|e| format!("removing {}: {e}", archive.display()))?;

@@ -1,6 +1,8 @@
 //! The benchmark's sweeps: the supervisor's backup at each zstd level asked for (seconds, size,
 //! compression ratio), and, with `--tune`, at each upload part size and parts in flight, the
-//! measurement behind the defaults of `upload::Tuning`.
+//! measurement behind the defaults of `upload::Tuning`. Each backup gets a fresh SeaweedFS, like
+//! each run of the comparison: one server filled with backup after backup of the same key
+//! runs out of volume space (HTTP 500).
 
 use std::path::Path;
 
@@ -10,8 +12,8 @@ use super::{IN_FLIGHT_ENV, PART_MIB_ENV, Result, check_files, child, mib, worksp
 
 /// `level_<n>_seconds_<size>`, `level_<n>_archive_mib_<size>` and
 /// `level_<n>_compression_ratio` (workspace bytes over archive bytes) for each level.
-pub fn levels(
-    s3: &SeaweedFs,
+pub async fn levels(
+    root: &Path,
     workspace: &Path,
     generated: &Generated,
     levels: &[i32],
@@ -20,7 +22,8 @@ pub fn levels(
     let mut figures = Vec::new();
     for &level in levels {
         eprintln!("==> zstd level {level}");
-        let run = child(s3, "backup", workspace, level, &[])?;
+        let s3 = SeaweedFs::start_in(root).await;
+        let run = child(&s3, "backup", workspace, level, &[])?;
         check_files(&run, generated.files, "backup")?;
         let bytes = run.number("archive_bytes").unwrap_or(0).max(1);
         eprintln!("    {:.2}s, {} MiB", run.seconds, bytes >> 20);
@@ -43,8 +46,8 @@ pub fn levels(
 }
 
 /// `tune_part_<mib>m_inflight_<n>_seconds_<size>` for a few part sizes and parts in flight.
-pub fn tuning(
-    s3: &SeaweedFs,
+pub async fn tuning(
+    root: &Path,
     workspace: &Path,
     generated: &Generated,
     size: &str,
@@ -56,7 +59,8 @@ pub fn tuning(
                 (PART_MIB_ENV, part_mib.to_string()),
                 (IN_FLIGHT_ENV, in_flight.to_string()),
             ];
-            let run = child(s3, "backup", workspace, 3, &envs)?;
+            let s3 = SeaweedFs::start_in(root).await;
+            let run = child(&s3, "backup", workspace, 3, &envs)?;
             check_files(&run, generated.files, "backup")?;
             eprintln!(
                 "    part {part_mib} MiB, {in_flight} in flight: {:.2}s, peak RSS {} MiB",
