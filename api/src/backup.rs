@@ -174,6 +174,49 @@ pub struct BackupReport {
     /// The restore, when the plan asked for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreRecord>,
+    /// The last finished restore drill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<DrillRecord>,
+    /// RFC 3339 time of the next restore drill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_drill: Option<String>,
+}
+
+/// How a restore drill ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+pub enum DrillResult {
+    /// The newest snapshot restored, every checksum matched, every database passed
+    /// `PRAGMA integrity_check`.
+    Passed,
+    /// Something did not: `error` says what.
+    Failed,
+    /// No complete snapshot to drill yet.
+    NoSnapshot,
+}
+
+/// One restore drill: the newest snapshot restored into scratch space, checked, and deleted.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillRecord {
+    /// How it ended.
+    pub result: DrillResult,
+    /// Object key of the archive drilled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Files restored and checked against the manifest.
+    #[serde(default)]
+    pub files: u64,
+    /// SQLite databases that passed `PRAGMA integrity_check`.
+    #[serde(default)]
+    pub databases: u64,
+    /// RFC 3339 end time.
+    pub finished_at: String,
+    /// Seconds it took.
+    #[serde(default)]
+    pub duration_seconds: f64,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One file of a snapshot, as listed in its manifest.

@@ -207,6 +207,27 @@ pub struct BackupPlan {
     pub retention: u32,
     /// Time budget of one backup, in seconds.
     pub timeout_seconds: u64,
+    /// zstd level of the archives (1 to 19).
+    #[serde(default = "default_compression_level")]
+    pub compression_level: i32,
+    /// Restore drills, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillPlan>,
+}
+
+fn default_compression_level() -> i32 {
+    crate::instance::backup::DEFAULT_COMPRESSION_LEVEL
+}
+
+/// Restore drills of the newest snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillPlan {
+    /// Cron schedule (five fields, UTC).
+    pub schedule: String,
+    /// Scratch directory the snapshot is restored into and deleted from; never inside the
+    /// workspace (the supervisor refuses one that is).
+    pub scratch_dir: String,
 }
 
 /// Names of the environment variables holding S3 credentials.
@@ -343,6 +364,8 @@ mod tests {
                 schedule: Some("0 3 * * *".into()),
                 retention: 7,
                 timeout_seconds: 1800,
+                compression_level: 3,
+                drill: None,
             }),
             restore: None,
         }

@@ -6,13 +6,19 @@
 //! - `restore_ratio`: seconds of `zstd -d < archive | tar -x -C DIR` (the archive on local disk)
 //!   over seconds of the supervisor's restore from SeaweedFS into an empty directory (download,
 //!   checksum verification, staging, switch-over);
+//! - `backup_vs_rclone`, `restore_vs_rclone`: the same, against what a user would run instead
+//!   to put the same object into the same SeaweedFS and back: `tar | zstd -3 -T0 | rclone rcat`
+//!   and `rclone cat | zstd -d | tar -x` (see `backup/peer.rs`); above 1 means we are faster;
 //! - `peak_rss_mib_1g`, `peak_rss_mib_4g`: peak RSS (VmHWM) of a process doing only the
-//!   supervisor's backup, for a 1 GiB and a 4 GiB workspace.
+//!   supervisor's backup, for a 1 GiB and a 4 GiB workspace;
+//! - `level_<n>_*`: the backup's seconds, archive size and compression ratio at each zstd level
+//!   of `--levels` (default 1,3,6,9); with `--tune`, `tune_*` lines for upload part sizes and
+//!   parts in flight (see `backup/sweep.rs`).
 //!
 //! Diagnostics on other lines: the supervisor's CPU seconds for the backup, and the archive
 //! writer alone into a sink (`archive_to_sink_seconds`: compression and hashing without S3).
 //!
-//! Each run uses a fresh SeaweedFS; baseline and supervisor alternate which goes first; the
+//! Each run uses a fresh SeaweedFS; baseline, supervisor and peer take turns going first; the
 //! medians of `--runs` (default 3) are reported, with the raw seconds and sizes on other lines.
 //! The workspaces are generated (see `backup/workspace.rs`) under `--dir` (default: the
 //! system's temporary directory) and removed afterwards; the free space is checked first.
@@ -20,17 +26,24 @@
 
 #[path = "backup/child.rs"]
 mod child;
+#[path = "backup/harness.rs"]
+mod harness;
+#[path = "backup/peer.rs"]
+mod peer;
+#[path = "backup/sweep.rs"]
+mod sweep;
 #[path = "backup/workspace.rs"]
 mod workspace;
 
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, ExitCode, Stdio},
+    process::ExitCode,
     time::Instant,
 };
 
-use child::{ACCESS_KEY_ENV, Job, SECRET_KEY_ENV};
+use child::{IN_FLIGHT_ENV, Job, PART_MIB_ENV};
+use harness::{check_files, child, median, mib, quote, shell, timed};
 use openclaw_testkit::seaweed::SeaweedFs;
 
 type Result<T, E = String> = std::result::Result<T, E>;
@@ -64,6 +77,10 @@ struct Options {
     small_mib: u64,
     large_mib: u64,
     dir: PathBuf,
+    /// zstd levels whose speed and size are reported (besides the default, 3).
+    levels: Vec<i32>,
+    /// Also measure the upload's part size and parts in flight.
+    tune: bool,
 }
 
 impl Options {
@@ -73,6 +90,8 @@ impl Options {
             small_mib: 1024,
             large_mib: 4096,
             dir: std::env::temp_dir(),
+            levels: vec![1, 3, 6, 9],
+            tune: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -90,6 +109,14 @@ impl Options {
                 "--small-mib" => options.small_mib = number(value()?)?.max(1),
                 "--large-mib" => options.large_mib = number(value()?)?,
                 "--dir" => options.dir = PathBuf::from(value()?),
+                "--levels" => {
+                    options.levels = value()?
+                        .split(',')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| l.parse().map_err(|e| format!("--levels {l}: {e}")))
+                        .collect::<Result<_>>()?;
+                }
+                "--tune" => options.tune = true,
                 // cargo bench passes --bench to harness-less benchmarks.
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other}")),
@@ -129,99 +156,151 @@ async fn bench(options: &Options) -> Result<()> {
 
     let mut backup_baseline = Vec::new();
     let mut backup_ours = Vec::new();
+    let mut backup_peer = Vec::new();
     let mut restore_baseline = Vec::new();
     let mut restore_ours = Vec::new();
+    let mut restore_peer = Vec::new();
+    let mut peer_sync = Vec::new();
     let mut backup_cpu = Vec::new();
     let mut archive_only = Vec::new();
     let mut backup_rss = Vec::new();
     let mut restore_rss = Vec::new();
     let mut our_archive_bytes = 0;
+    let mut peer_bytes = 0;
     for run in 0..options.runs {
         eprintln!("==> run {} of {} ({small})", run + 1, options.runs);
         let s3 = SeaweedFs::start_in(root.path()).await;
-        let baseline_first = run % 2 == 0;
 
-        let baseline = || {
-            timed(|| {
-                shell(&format!(
-                    "tar -cf - -C {} . | zstd -3 -T0 -q > /dev/null",
-                    quote(&workspace)
-                ))
-            })
-        };
-        let ours = || child(&s3, "backup", &workspace);
-        let (b, o) = if baseline_first {
-            let b = baseline()?;
-            (b, ours()?)
-        } else {
-            let o = ours()?;
-            (baseline()?, o)
-        };
-        backup_baseline.push(b);
+        // Baseline, ours and the peer take turns going first.
+        let mut ours = None;
+        let mut times = [0.0; 3];
+        for which in (0..3).map(|i| (i + run) % 3) {
+            times[which] = match which {
+                0 => timed(|| {
+                    shell(&format!(
+                        "tar -cf - -C {} . | zstd -3 -T0 -q > /dev/null",
+                        quote(&workspace)
+                    ))
+                })?,
+                1 => {
+                    let o = child(&s3, "backup", &workspace, 3, &[])?;
+                    let seconds = o.seconds;
+                    ours = Some(o);
+                    seconds
+                }
+                _ => timed(|| peer::backup(&s3, &workspace, 3))?,
+            };
+        }
+        let o = ours.ok_or("the backup did not run")?;
+        backup_baseline.push(times[0]);
         backup_ours.push(o.seconds);
+        backup_peer.push(times[2]);
         backup_rss.push(o.vmhwm_kib);
         backup_cpu.push(o.cpu_seconds);
         our_archive_bytes = o.number("archive_bytes").unwrap_or(0);
+        peer_bytes = peer::size(&s3)?;
         check_files(&o, generated.files, "backup")?;
-        let alone = child(&s3, "archive", &workspace)?;
+        let alone = child(&s3, "archive", &workspace, 3, &[])?;
         check_files(&alone, generated.files, "archive")?;
         archive_only.push(alone.seconds);
 
-        let baseline_dir = root.path().join("restored-baseline");
-        let ours_dir = root.path().join("restored-ours");
-        for dir in [&baseline_dir, &ours_dir] {
+        let dirs = ["baseline", "ours", "peer"].map(|n| root.path().join(format!("restored-{n}")));
+        for dir in &dirs {
             fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        let baseline = || {
-            timed(|| {
-                shell(&format!(
-                    "zstd -d -q < {} | tar -x -C {}",
-                    quote(&archive),
-                    quote(&baseline_dir)
-                ))
-            })
-        };
-        let ours = || child(&s3, "restore", &ours_dir);
-        let (b, o) = if baseline_first {
-            let b = baseline()?;
-            (b, ours()?)
-        } else {
-            let o = ours()?;
-            (baseline()?, o)
-        };
-        restore_baseline.push(b);
+        let mut ours = None;
+        for which in (0..3).map(|i| (i + run) % 3) {
+            times[which] = match which {
+                0 => timed(|| {
+                    shell(&format!(
+                        "zstd -d -q < {} | tar -x -C {}",
+                        quote(&archive),
+                        quote(&dirs[0])
+                    ))
+                })?,
+                1 => {
+                    let o = child(&s3, "restore", &dirs[1], 3, &[])?;
+                    let seconds = o.seconds;
+                    ours = Some(o);
+                    seconds
+                }
+                _ => {
+                    let restored = timed(|| peer::restore(&s3, &dirs[2]))?;
+                    // What making the peer's tree durable costs (ours syncs before it
+                    // switches the tree in), measured apart from the peer's own time.
+                    peer_sync.push(timed(|| shell(&format!("sync -f {}", quote(&dirs[2]))))?);
+                    restored
+                }
+            };
+        }
+        let o = ours.ok_or("the restore did not run")?;
+        restore_baseline.push(times[0]);
         restore_ours.push(o.seconds);
+        restore_peer.push(times[2]);
         restore_rss.push(o.vmhwm_kib);
         check_files(&o, generated.files, "restore")?;
-        for dir in [&baseline_dir, &ours_dir] {
+        for dir in &dirs {
             fs::remove_dir_all(dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
         }
         eprintln!(
-            "    backup {b_base:.2}s vs {b_ours:.2}s, restore {r_base:.2}s vs {r_ours:.2}s",
-            b_base = backup_baseline[run],
-            b_ours = backup_ours[run],
-            r_base = restore_baseline[run],
-            r_ours = restore_ours[run],
+            "    backup: tar|zstd {:.2}s, ours {:.2}s, tar|zstd|rclone {:.2}s; \
+             restore: zstd|tar {:.2}s, ours {:.2}s, rclone|zstd|tar {:.2}s",
+            backup_baseline[run],
+            backup_ours[run],
+            backup_peer[run],
+            restore_baseline[run],
+            restore_ours[run],
+            restore_peer[run],
         );
     }
     let median_backup_baseline = median(&backup_baseline);
     let median_backup_ours = median(&backup_ours);
     let median_restore_baseline = median(&restore_baseline);
     let median_restore_ours = median(&restore_ours);
+    let ratio = |theirs: &[f64], ours: f64| format!("{:.2}", median(theirs) / ours);
     figures.extend([
         (
+            "backup_vs_rclone".to_owned(),
+            ratio(&backup_peer, median_backup_ours),
+        ),
+        (
+            "restore_vs_rclone".to_owned(),
+            ratio(&restore_peer, median_restore_ours),
+        ),
+        (
             "backup_ratio".to_owned(),
-            format!("{:.2}", median_backup_baseline / median_backup_ours),
+            ratio(&backup_baseline, median_backup_ours),
         ),
         (
             "restore_ratio".to_owned(),
-            format!("{:.2}", median_restore_baseline / median_restore_ours),
+            ratio(&restore_baseline, median_restore_ours),
         ),
         (
             format!("peak_rss_mib_{small}"),
             mib(backup_rss.iter().copied().max().unwrap_or(0)),
         ),
+        (
+            format!("backup_rclone_seconds_{small}"),
+            format!("{:.2}", median(&backup_peer)),
+        ),
+        (
+            format!("restore_rclone_seconds_{small}"),
+            format!("{:.2}", median(&restore_peer)),
+        ),
+        (
+            format!("restore_rclone_sync_seconds_{small}"),
+            format!("{:.2}", median(&peer_sync)),
+        ),
+        (
+            format!("rclone_archive_mib_{small}"),
+            mib(peer_bytes / 1024),
+        ),
     ]);
+    figures
+        .extend(sweep::levels(root.path(), &workspace, &generated, &options.levels, &small).await?);
+    if options.tune {
+        figures.extend(sweep::tuning(root.path(), &workspace, &generated, &small).await?);
+    }
     fs::remove_dir_all(&workspace).map_err(|e| format!("removing {}: {e}", workspace.display()))?;
     fs::remove_file(&archive).map_err(|e| format!("removing {}: {e}", archive.display()))?;
 
@@ -232,7 +311,7 @@ async fn bench(options: &Options) -> Result<()> {
         ensure_free(root.path(), options.large_mib * MIB * 2)?;
         let (workspace, generated) = generate(root.path(), options.large_mib)?;
         let s3 = SeaweedFs::start_in(root.path()).await;
-        let run = child(&s3, "backup", &workspace)?;
+        let run = child(&s3, "backup", &workspace, 3, &[])?;
         check_files(&run, generated.files, "backup")?;
         drop(s3);
         fs::remove_dir_all(&workspace)
@@ -332,115 +411,4 @@ fn ensure_free(dir: &Path, bytes: u64) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// What a child reported, and how long it took from spawn to exit.
-#[derive(Debug)]
-struct ChildRun {
-    seconds: f64,
-    cpu_seconds: f64,
-    vmhwm_kib: u64,
-    lines: Vec<(String, String)>,
-}
-
-impl ChildRun {
-    fn number(&self, name: &str) -> Option<u64> {
-        self.lines
-            .iter()
-            .find(|(key, _)| key == name)
-            .and_then(|(_, value)| value.parse().ok())
-    }
-}
-
-fn check_files(run: &ChildRun, expected: u64, what: &str) -> Result<()> {
-    match run.number("files") {
-        Some(files) if files == expected => Ok(()),
-        other => Err(format!(
-            "the {what} reported {other:?} files, {expected} were generated"
-        )),
-    }
-}
-
-/// Runs this binary as `--child action` against `s3` on `dir`.
-fn child(s3: &SeaweedFs, action: &str, dir: &Path) -> Result<ChildRun> {
-    let job = Job {
-        action: action.to_owned(),
-        endpoint: s3.endpoint().to_owned(),
-        bucket: s3.bucket().to_owned(),
-        dir: dir.to_owned(),
-    };
-    let exe = std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?;
-    let started = Instant::now();
-    let output = Command::new(exe)
-        .args(job.args())
-        .env(ACCESS_KEY_ENV, s3.access_key())
-        .env(SECRET_KEY_ENV, s3.secret_key())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("starting the {action} child: {e}"))?;
-    let seconds = started.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "the {action} child failed ({}): {stdout}",
-            output.status
-        ));
-    }
-    let lines: Vec<(String, String)> = stdout
-        .lines()
-        .filter_map(|line| line.split_once(": "))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
-    let mut run = ChildRun {
-        seconds,
-        cpu_seconds: 0.0,
-        vmhwm_kib: 0,
-        lines,
-    };
-    run.vmhwm_kib = run
-        .number("vmhwm_kib")
-        .ok_or_else(|| format!("the {action} child printed no vmhwm_kib: {stdout}"))?;
-    run.cpu_seconds = run
-        .lines
-        .iter()
-        .find(|(key, _)| key == "cpu_seconds")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0.0);
-    Ok(run)
-}
-
-/// Runs `f` and returns its seconds.
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
-    let started = Instant::now();
-    f()?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// `bash -c 'set -o pipefail; <script>'`, failing on a non-zero exit.
-fn shell(script: &str) -> Result<()> {
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -o pipefail; {script}"))
-        .status()
-        .map_err(|e| format!("running bash: {e}"))?;
-    if !status.success() {
-        return Err(format!("`{script}` failed ({status})"));
-    }
-    Ok(())
-}
-
-/// A path quoted for bash.
-fn quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1}", kib as f64 / 1024.0)
 }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use openclaw_api::{
-    backup::{BackupReason, BackupRecord, BackupState},
+    backup::{BackupReason, BackupRecord, BackupState, DrillRecord, DrillResult},
     instance::status::{ModelPull, StepReport, StepState},
     supervisor::{GatewayReport, SupervisorReport},
 };
@@ -27,6 +27,10 @@ pub struct BackupStats {
     pub totals: BTreeMap<(String, String), u64>,
     /// Unix time the last successful backup finished.
     pub last_success_unix: Option<i64>,
+    /// Finished restore drills by result (`passed`, `failed`, `no_snapshot`).
+    pub drills: BTreeMap<String, u64>,
+    /// Unix time the last drill that passed finished.
+    pub last_drill_pass_unix: Option<i64>,
 }
 
 /// The wire name of a backup reason (`schedule`, `request`, `deletion`, `update`).
@@ -130,6 +134,26 @@ impl Board {
                 f(current);
             }
         });
+    }
+
+    /// Records a finished restore drill.
+    pub fn drill_finished(&self, record: DrillRecord) {
+        {
+            let mut stats = self
+                .stats
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let result = match record.result {
+                DrillResult::Passed => "passed",
+                DrillResult::Failed => "failed",
+                DrillResult::NoSnapshot => "no_snapshot",
+            };
+            *stats.drills.entry(result.to_owned()).or_default() += 1;
+            if record.result == DrillResult::Passed {
+                stats.last_drill_pass_unix = Some(chrono::Utc::now().timestamp());
+            }
+        }
+        self.update(|s| s.backup.last_drill = Some(record));
     }
 
     /// Records a finished backup: no longer current, the last one, counted by reason and

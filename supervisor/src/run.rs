@@ -286,6 +286,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         let (backups, stop) = (backups.clone(), schedule_stop.wait());
         tokio::spawn(async move { backups.run_schedule(stop).await })
     };
+    let drills = {
+        let (backups, stop) = (backups.clone(), schedule_stop.wait());
+        tokio::spawn(async move { backups.run_drills(stop).await })
+    };
     let probe_stop = Shutdown::default();
     let probe = {
         let (board, port, stop) = (board.clone(), plan.gateway.port, probe_stop.wait());
@@ -344,6 +348,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     let _ = probe.await;
     schedule_stop.trigger();
     let _ = schedule.await;
+    let _ = drills.await;
     if tokio::time::timeout(STOP_RESERVE, backups.idle())
         .await
         .is_err()

@@ -418,6 +418,8 @@ fn helper_entry() {
             schedule: None,
             retention: 1,
             timeout_seconds: 60,
+            compression_level: 3,
+            drill: None,
         });
         let backup = plan.backup.as_ref().unwrap_or_else(|| panic!("backup"));
         // The supervisor itself reads them (the bucket is not contacted).

@@ -14,6 +14,9 @@ pub const DEFAULT_RETENTION: i32 = 7;
 /// Time budget of one backup unless told otherwise.
 pub const DEFAULT_BACKUP_TIMEOUT: &str = "30m";
 
+/// zstd level of the archives unless told otherwise (the `zstd` command line's default).
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
+
 /// Keys the credentials Secret may hold; the supervisor reads them and never passes them on to
 /// the gateway.
 pub const S3_CREDENTIAL_KEYS: [&str; 3] = [
@@ -55,6 +58,17 @@ pub struct BackupSpec {
     #[x_kube(validation = Rule::new(duration_between("1m", "24h"))
         .message("spec.backup.timeout: must be between 1m and 24h"))]
     pub timeout: String,
+
+    /// zstd level of the archives, 1 (fastest) to 19 (smallest); defaults to 3. The README's
+    /// benchmark gives the speed and size at each level.
+    #[serde(default = "default_compression_level")]
+    #[schemars(range(min = 1, max = 19))]
+    pub compression_level: i32,
+
+    /// Restore drills: the newest snapshot restored into scratch space in the pod, checked and
+    /// thrown away. Off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillSpec>,
 }
 
 impl Default for BackupSpec {
@@ -64,8 +78,27 @@ impl Default for BackupSpec {
             retention: DEFAULT_RETENTION,
             s3: None,
             timeout: default_timeout(),
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+            drill: None,
         }
     }
+}
+
+/// `spec.backup.drill`: proves on a schedule that the newest snapshot restores. The supervisor
+/// downloads it into a scratch directory of the pod (never the workspace), checks every file
+/// against the manifest's sha256, runs `PRAGMA integrity_check` on each SQLite database
+/// (opened read-only), then deletes the copy. The result is `status.backup.lastDrill` and the
+/// `BackupRestorable` condition; a failed drill also emits a Warning Event.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillSpec {
+    /// Cron schedule of the drills, five fields in UTC, for example `30 4 * * 0` for Sundays
+    /// at 04:30.
+    #[schemars(
+        length(max = 128),
+        regex(pattern = r"^([0-9A-Za-z*/,?-]+ +){4}[0-9A-Za-z*/,?-]+$")
+    )]
+    pub schedule: String,
 }
 
 /// An S3-compatible bucket (AWS S3, MinIO, SeaweedFS, Ceph RGW, GCS interoperability).
@@ -128,6 +161,10 @@ impl S3Spec {
 
 fn default_retention() -> i32 {
     DEFAULT_RETENTION
+}
+
+fn default_compression_level() -> i32 {
+    DEFAULT_COMPRESSION_LEVEL
 }
 
 fn default_timeout() -> String {

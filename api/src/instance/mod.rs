@@ -26,7 +26,7 @@ pub mod storage;
 pub mod update;
 
 pub use availability::{AvailabilitySpec, PodDisruptionBudgetSpec, ProbeSpec, ProbesSpec};
-pub use backup::{BackupSpec, S3Spec};
+pub use backup::{BackupSpec, DrillSpec, S3Spec};
 pub use config::{ConfigFormat, ConfigMapKeyRef, ConfigSpec, MergeMode};
 pub use image::{ImageSpec, PullPolicy, SidecarImage};
 pub use networking::{GatewaySpec, IngressSpec, NetworkingSpec, ServiceSpec, ServiceType};

@@ -23,6 +23,8 @@ pub mod condition {
     pub const BACKUP_COMPLETE: &str = "BackupComplete";
     /// The restore from `spec.restoreFrom` succeeded.
     pub const RESTORE_COMPLETE: &str = "RestoreComplete";
+    /// The last restore drill (`spec.backup.drill`) restored and verified the newest snapshot.
+    pub const BACKUP_RESTORABLE: &str = "BackupRestorable";
     /// A newer release than the running one exists.
     pub const AUTO_UPDATE_AVAILABLE: &str = "AutoUpdateAvailable";
     /// Auto-update paused itself after repeated rollbacks.
@@ -46,7 +48,7 @@ pub struct OpenClawInstanceStatus {
     pub phase: Option<Phase>,
 
     /// Standard conditions, one per type (`Ready`, `ConfigValid`, `SecretsReady`,
-    /// `StorageReady`, `BackupComplete`, `RestoreComplete`, `AutoUpdateAvailable`,
+    /// `StorageReady`, `BackupComplete`, `RestoreComplete`, `BackupRestorable`, `AutoUpdateAvailable`,
     /// `AutoUpdatePaused`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
@@ -338,6 +340,10 @@ pub struct BackupStatus {
     /// for another backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request: Option<String>,
+
+    /// The last restore drill (`spec.backup.drill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<crate::backup::DrillRecord>,
 }
 
 /// Auto-update progress.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use openclaw_api::{
     instance::{S3Spec, SkillRef, sidecars::OLLAMA_HOST},
     plan::{
-        BackupPlan, CaBundlePlan, ConfigPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV, GatewayBind,
-        GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RuntimePlan, S3Connection,
+        BackupPlan, CaBundlePlan, ConfigPlan, DrillPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV,
+        GatewayBind, GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RuntimePlan, S3Connection,
         S3CredentialsEnv,
     },
 };
@@ -110,8 +110,17 @@ fn backup(ctx: &BuildContext<'_>) -> Result<Option<BackupPlan>, BuildError> {
         schedule: spec.schedule.clone(),
         retention,
         timeout_seconds: timeout.as_secs(),
+        compression_level: spec.compression_level.clamp(1, 19),
+        drill: spec.drill.as_ref().map(|drill| DrillPlan {
+            schedule: drill.schedule.clone(),
+            scratch_dir: DRILL_SCRATCH_DIR.to_owned(),
+        }),
     }))
 }
+
+/// Where restore drills unpack: the `openclaw` container's `/tmp` emptyDir, off the workspace
+/// volume (a drill never writes to the workspace).
+pub const DRILL_SCRATCH_DIR: &str = "/tmp/openclaw-drill";
 
 /// How the supervisor reaches the store; credentials by environment variable name only.
 fn connection(s3: &S3Spec) -> S3Connection {
@@ -185,7 +194,7 @@ mod tests {
     #[test]
     fn backup_takes_the_cluster_bucket_and_isolates_the_instance() -> Result<(), BuildError> {
         let instance = instance(
-            "spec:\n  backup:\n    schedule: '0 3 * * *'\n    timeout: 1h\n    s3: {prefix: /team-a/}\n",
+            "spec:\n  backup:\n    schedule: '0 3 * * *'\n    timeout: 1h\n    compressionLevel: 9\n    drill: {schedule: '30 4 * * 0'}\n    s3: {prefix: /team-a/}\n",
         );
         let defaults = OpenClawClusterDefaultsSpec {
             backup: ClusterBackupDefaults {
@@ -208,6 +217,14 @@ mod tests {
         assert_eq!(backup.bucket, "agents");
         assert_eq!(backup.prefix, "team-a/openclaw/my-agent/");
         assert_eq!(backup.timeout_seconds, 3600);
+        assert_eq!(backup.compression_level, 9);
+        assert_eq!(
+            backup.drill,
+            Some(DrillPlan {
+                schedule: "30 4 * * 0".into(),
+                scratch_dir: DRILL_SCRATCH_DIR.into(),
+            })
+        );
         assert_eq!(backup.retention, 7);
         assert_eq!(
             backup

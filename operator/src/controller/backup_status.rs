@@ -35,6 +35,7 @@ pub fn status(previous: Option<&BackupStatus>, report: &BackupReport) -> Option<
             .and_then(|t| t.parse::<Timestamp>().ok())
             .map(Time),
         last_request: previous.and_then(|p| p.last_request.clone()),
+        last_drill: previous.and_then(|p| p.last_drill.clone()),
     })
 }
 

@@ -243,6 +243,7 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
             ));
         }
         conditions.extend(backup::conditions(previous, &report.backup));
+        conditions.extend(super::drill_status::condition(previous, &report.backup));
         if let Some(what) = &report.recovered_from_unclean_stop {
             conditions.push(cond(
                 CLEAN_START,
@@ -276,6 +277,9 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
         }
         next.backup = backup::status(previous.backup.as_ref(), &report.backup);
         next.restored_from = backup::restored_from(previous, &report.backup);
+        if let Some(drill) = &report.backup.last_drill {
+            next.backup.get_or_insert_default().last_drill = Some(drill.clone());
+        }
     }
     if let Some(served) = &obs.served_backup_request {
         next.backup.get_or_insert_default().last_request = Some(served.clone());

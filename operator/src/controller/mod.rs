@@ -8,6 +8,7 @@ mod cluster_facts;
 mod conditions;
 mod context;
 mod dereference;
+mod drill_status;
 mod error;
 mod events;
 mod finalize;

@@ -42,6 +42,14 @@ pub async fn write(
         return Ok(());
     }
     apply_status(ctx, instance, &next).await?;
+    if let Some(drill) = super::drill_status::newly_failed(&previous, &next) {
+        let note = format!(
+            "restore drill of {} failed: {}",
+            drill.key.as_deref().unwrap_or("the newest snapshot"),
+            drill.error.as_deref().unwrap_or("unknown error")
+        );
+        publish(ctx, instance, EventType::Warning, "BackupDrillFailed", note).await;
+    }
     if previous.phase != next.phase {
         publish_transition(ctx, instance, previous.phase, phase, &next).await;
     }

@@ -14,6 +14,7 @@ use openclaw_supervisor::backup::{
     restore,
     snapshot::{self, Target},
     store::Bucket,
+    upload,
 };
 
 /// Environment variables the child reads its S3 credentials from.
@@ -36,7 +37,15 @@ pub struct Job {
     pub bucket: String,
     /// The workspace (backup: read; restore: an empty directory to fill).
     pub dir: PathBuf,
+    /// zstd level of the backup.
+    pub level: i32,
 }
+
+/// Environment variables that override the upload's part size (MiB) and parts in flight, for
+/// measuring them (`--tune` of the benchmark).
+pub const PART_MIB_ENV: &str = "BENCH_PART_MIB";
+/// See [`PART_MIB_ENV`].
+pub const IN_FLIGHT_ENV: &str = "BENCH_PARTS_IN_FLIGHT";
 
 impl Job {
     /// The command line of a child running this job.
@@ -47,20 +56,22 @@ impl Job {
             self.endpoint.clone(),
             self.bucket.clone(),
             self.dir.display().to_string(),
+            self.level.to_string(),
         ]
     }
 
     /// Parses what [`Self::args`] produced (after `--child`).
     pub fn parse(rest: &[String]) -> Result<Job, String> {
         match rest {
-            [action, endpoint, bucket, dir, ..] => Ok(Job {
+            [action, endpoint, bucket, dir, level, ..] => Ok(Job {
                 action: action.clone(),
                 endpoint: endpoint.clone(),
                 bucket: bucket.clone(),
                 dir: PathBuf::from(dir),
+                level: level.parse().map_err(|e| format!("level {level}: {e}"))?,
             }),
             _ => Err(format!(
-                "--child needs: action endpoint bucket dir, got {rest:?}"
+                "--child needs: action endpoint bucket dir level, got {rest:?}"
             )),
         }
     }
@@ -76,9 +87,9 @@ pub fn run(job: &Job) -> Result<(), String> {
     runtime.block_on(async {
         let bucket = bucket(&job.endpoint, &job.bucket)?;
         match job.action.as_str() {
-            "backup" => backup(bucket, &job.dir).await,
+            "backup" => backup(bucket, &job.dir, job.level).await,
             "restore" => restore_into(bucket, &job.dir).await,
-            "archive" => archive_only(&job.dir),
+            "archive" => archive_only(&job.dir, job.level),
             other => Err(format!("unknown child action {other}")),
         }
     })?;
@@ -102,7 +113,19 @@ fn bucket(endpoint: &str, bucket: &str) -> Result<Bucket, String> {
         .map_err(|e| format!("opening the bucket: {e}"))
 }
 
-async fn backup(bucket: Bucket, workspace: &Path) -> Result<(), String> {
+async fn backup(bucket: Bucket, workspace: &Path, level: i32) -> Result<(), String> {
+    let mut tuning = upload::Tuning::default();
+    let number = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    if let Some(mib) = number(PART_MIB_ENV) {
+        tuning.part_size = mib << 20;
+    }
+    if let Some(parts) = number(IN_FLIGHT_ENV) {
+        tuning.parts_in_flight = parts;
+    }
     let target = Target {
         bucket,
         prefix: PREFIX.to_owned(),
@@ -110,6 +133,8 @@ async fn backup(bucket: Bucket, workspace: &Path) -> Result<(), String> {
         workspace: workspace.to_owned(),
         timeout: Duration::from_secs(3600),
         retention: 1,
+        compression_level: level,
+        tuning,
         unaborted: Default::default(),
     };
     let taken = snapshot::take(&target, SNAPSHOT_ID, |_| {}, |_| {})
@@ -143,16 +168,19 @@ async fn restore_into(bucket: Bucket, state_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn archive_only(workspace: &Path) -> Result<(), String> {
+fn archive_only(workspace: &Path, level: i32) -> Result<(), String> {
     let scratch =
         std::env::temp_dir().join(format!("openclaw-bench-scratch-{}", std::process::id()));
-    let summary = archive::write_archive(workspace, std::io::sink(), &WriteOptions::new(&scratch))
-        .map_err(|e| {
-            format!(
-                "archive: {}",
-                openclaw_supervisor::error_chain::error_chain(&e)
-            )
-        })?;
+    let options = WriteOptions {
+        level,
+        ..WriteOptions::new(&scratch)
+    };
+    let summary = archive::write_archive(workspace, std::io::sink(), &options).map_err(|e| {
+        format!(
+            "archive: {}",
+            openclaw_supervisor::error_chain::error_chain(&e)
+        )
+    })?;
     let _ = std::fs::remove_dir_all(&scratch);
     println!("files: {}", summary.files);
     Ok(())

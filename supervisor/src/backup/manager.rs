@@ -12,14 +12,16 @@ use std::{
 
 use openclaw_api::{
     backup::{
-        BackupReason, BackupRecord, BackupRequest, BackupState, snapshot_id, valid_request_id,
+        BackupReason, BackupRecord, BackupRequest, BackupState, DrillRecord, snapshot_id,
+        valid_request_id,
     },
-    plan::RuntimePlan,
+    plan::{DrillPlan, RuntimePlan},
 };
 use tokio::sync::watch;
 
 use super::{
-    schedule::{Schedule, now, rfc3339},
+    drill,
+    schedule::{every, now, rfc3339},
     snapshot::{self, Target},
 };
 use crate::board::Board;
@@ -93,6 +95,7 @@ struct Inner {
     /// `None`: no backup in the plan; `Some(Err)`: configured but unusable (the reason).
     target: Option<Result<Target, String>>,
     schedule: Option<String>,
+    drill: Option<DrillPlan>,
     board: Board,
     book: Mutex<Book>,
     busy: watch::Sender<bool>,
@@ -107,7 +110,7 @@ pub struct BackupManager {
 impl BackupManager {
     /// A manager without a target: every request answers [`Answer::Disabled`].
     pub fn disabled(board: Board) -> BackupManager {
-        BackupManager::with_target(None, None, board)
+        BackupManager::with_target(None, None, None, board)
     }
 
     /// The manager of `plan`'s backups of `workspace`, credentials read through `lookup`.
@@ -125,12 +128,18 @@ impl BackupManager {
             tracing::error!(%reason, "backups are configured but cannot run");
             reason
         });
-        BackupManager::with_target(Some(target), backup.schedule.clone(), board)
+        BackupManager::with_target(
+            Some(target),
+            backup.schedule.clone(),
+            backup.drill.clone(),
+            board,
+        )
     }
 
     fn with_target(
         target: Option<Result<Target, String>>,
         schedule: Option<String>,
+        drill: Option<DrillPlan>,
         board: Board,
     ) -> BackupManager {
         if target.is_some() {
@@ -140,6 +149,7 @@ impl BackupManager {
             inner: Arc::new(Inner {
                 target,
                 schedule,
+                drill,
                 board,
                 book: Mutex::new(Book::default()),
                 busy: watch::Sender::new(false),
@@ -207,26 +217,9 @@ impl BackupManager {
         let Some(expression) = self.inner.schedule.clone() else {
             return;
         };
-        let schedule = match Schedule::parse(&expression) {
-            Ok(schedule) => schedule,
-            Err(error) => {
-                tracing::error!(error = %error, "scheduled backups are off");
-                return;
-            }
-        };
-        tokio::pin!(shutdown);
-        loop {
-            let Some(next) = schedule.next_after(now()) else {
-                return;
-            };
-            self.inner
-                .board
-                .update(|s| s.backup.next_scheduled = Some(rfc3339(next)));
-            let wait = (next - now()).to_std().unwrap_or_default();
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = &mut shutdown => return,
-            }
+        let board = &self.inner.board;
+        let announce = |next| board.update(|s| s.backup.next_scheduled = Some(rfc3339(next)));
+        let act = |next: chrono::DateTime<chrono::Utc>| {
             let request = BackupRequest {
                 id: format!("schedule-{}", snapshot_id(next.timestamp())),
                 reason: BackupReason::Schedule,
@@ -234,7 +227,34 @@ impl BackupManager {
             if let Answer::Busy(running) = self.request(&request) {
                 tracing::warn!(running = %running.id, "skipped a scheduled backup: another backup runs");
             }
-        }
+            std::future::ready(())
+        };
+        every(&expression, "scheduled backups", shutdown, announce, act).await;
+    }
+
+    /// Runs one restore drill of the newest snapshot now (waiting for a running backup first)
+    /// and records it on the board; `None` without a usable target or a drill in the plan.
+    pub async fn drill_now(&self) -> Option<DrillRecord> {
+        let plan = self.inner.drill.as_ref()?;
+        let target = self.inner.target.as_ref()?.as_ref().ok()?;
+        self.idle().await;
+        let record = drill::run(target, Path::new(&plan.scratch_dir)).await;
+        self.inner.board.drill_finished(record.clone());
+        Some(record)
+    }
+
+    /// Runs the plan's restore drills on their schedule until `shutdown` resolves; returns at
+    /// once without drills.
+    pub async fn run_drills(&self, shutdown: impl Future<Output = ()>) {
+        let Some(plan) = self.inner.drill.clone() else {
+            return;
+        };
+        let board = &self.inner.board;
+        let announce = |next| board.update(|s| s.backup.next_drill = Some(rfc3339(next)));
+        let act = |_| async {
+            self.drill_now().await;
+        };
+        every(&plan.schedule, "restore drills", shutdown, announce, act).await;
     }
 }
 
@@ -364,6 +384,7 @@ mod tests {
         let board = Board::default();
         let manager = BackupManager::with_target(
             Some(Err("the S3 credential variable K is not set".into())),
+            None,
             None,
             board.clone(),
         );

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod bridge;
+pub mod drill;
 pub mod manager;
 pub mod manifest_file;
 pub mod restore;

@@ -15,7 +15,7 @@ use openclaw_api::backup::{Manifest, manifest_key};
 use tokio::sync::mpsc;
 
 use super::{
-    archive::{self, ArchiveError},
+    archive::{self, ArchiveError, ExtractSummary},
     bridge::{CHANNEL_CHUNKS, ChunkReceiver, Piece},
     store::{Bucket, StoreError},
 };
@@ -104,7 +104,7 @@ pub async fn restore(
     result
 }
 
-fn remove_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_dir(path: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -118,13 +118,40 @@ async fn restore_into(
     staging: &Path,
 ) -> Result<Restored, RestoreError> {
     let url = bucket.url(key);
+    let manifest = read_manifest(bucket, key).await?;
+    let summary = download_verified(bucket, key, manifest, staging).await?;
+    let (from, into) = (staging.to_owned(), state_dir.to_owned());
+    tokio::task::spawn_blocking(move || archive::switch_over(&from, &into))
+        .await
+        .map_err(|join| RestoreError::Thread {
+            url: url.clone(),
+            reason: join.to_string(),
+        })?
+        .map_err(|source| RestoreError::SwitchOver {
+            workspace: state_dir.display().to_string(),
+            source,
+        })?;
+    Ok(Restored {
+        files: summary.files,
+        bytes: summary.bytes,
+        verified_manifest: summary.verified_manifest,
+    })
+}
+
+/// Streams `key` of `bucket` into `staging` (emptied first), checking every entry and the
+/// archive itself against `manifest` when given. On error `staging` holds a partial tree.
+pub async fn download_verified(
+    bucket: &Bucket,
+    key: &str,
+    manifest: Option<Manifest>,
+    staging: &Path,
+) -> Result<ExtractSummary, RestoreError> {
+    let url = bucket.url(key);
     // Fresh: whatever an interrupted restore left is removed; the extraction creates it.
     remove_dir(staging).map_err(|source| RestoreError::Staging {
         path: staging.display().to_string(),
         source,
     })?;
-
-    let manifest = read_manifest(bucket, key).await?;
     let object = bucket
         .store()
         .get(&ObjectPath::from(key))
@@ -152,44 +179,24 @@ async fn restore_into(
     });
 
     let target = staging.to_owned();
-    let expected = manifest.clone();
     let extracted = tokio::task::spawn_blocking(move || {
         let mut reader = ChunkReceiver::new(receiver);
-        archive::extract_verified(&mut reader, expected.as_ref(), &target)
+        archive::extract_verified(&mut reader, manifest.as_ref(), &target)
     })
     .await;
     download.abort();
-    let summary = match extracted {
-        Ok(Ok(summary)) => summary,
-        Ok(Err(source)) => return Err(RestoreError::Archive { url, source }),
-        Err(join) => {
-            return Err(RestoreError::Thread {
-                url,
-                reason: join.to_string(),
-            });
-        }
-    };
-
-    let (from, into) = (staging.to_owned(), state_dir.to_owned());
-    tokio::task::spawn_blocking(move || archive::switch_over(&from, &into))
-        .await
-        .map_err(|join| RestoreError::Thread {
-            url: url.clone(),
+    match extracted {
+        Ok(Ok(summary)) => Ok(summary),
+        Ok(Err(source)) => Err(RestoreError::Archive { url, source }),
+        Err(join) => Err(RestoreError::Thread {
+            url,
             reason: join.to_string(),
-        })?
-        .map_err(|source| RestoreError::SwitchOver {
-            workspace: state_dir.display().to_string(),
-            source,
-        })?;
-    Ok(Restored {
-        files: summary.files,
-        bytes: summary.bytes,
-        verified_manifest: summary.verified_manifest,
-    })
+        }),
+    }
 }
 
 /// The manifest next to `key`, when there is one.
-async fn read_manifest(bucket: &Bucket, key: &str) -> Result<Option<Manifest>, RestoreError> {
+pub async fn read_manifest(bucket: &Bucket, key: &str) -> Result<Option<Manifest>, RestoreError> {
     let manifest_key = manifest_key(key);
     if manifest_key == key {
         return Ok(None);

@@ -1,4 +1,7 @@
-//! The backup schedule: a five-field cron expression read in UTC, and when it next comes due.
+//! The backup schedule: a five-field cron expression read in UTC, when it next comes due, and a
+//! loop that acts each time it does.
+
+use std::future::Future;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use croner::{Cron, parser::CronParser, parser::Seconds};
@@ -55,6 +58,38 @@ pub fn rfc3339(time: DateTime<Utc>) -> String {
 /// Unix seconds as a UTC time (the epoch for values chrono cannot represent).
 pub fn from_unix(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(seconds, 0).single().unwrap_or_default()
+}
+
+/// Runs `act` each time `expression` comes due, until `shutdown` resolves (also while `act`
+/// runs); `announce` sees each next time first. Returns at once for an expression that does not
+/// parse (logged as `what` being off).
+pub async fn every<F: Future<Output = ()>>(
+    expression: &str,
+    what: &str,
+    shutdown: impl Future<Output = ()>,
+    announce: impl Fn(DateTime<Utc>),
+    mut act: impl FnMut(DateTime<Utc>) -> F,
+) {
+    let schedule = match Schedule::parse(expression) {
+        Ok(schedule) => schedule,
+        Err(error) => {
+            tracing::error!(error = %error, "{what} are off");
+            return;
+        }
+    };
+    tokio::pin!(shutdown);
+    while let Some(next) = schedule.next_after(now()) {
+        announce(next);
+        let wait = (next - now()).to_std().unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut shutdown => return,
+        }
+        tokio::select! {
+            () = act(next) => {}
+            () = &mut shutdown => return,
+        }
+    }
 }
 
 #[cfg(test)]

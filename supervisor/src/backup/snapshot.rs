@@ -42,6 +42,10 @@ pub struct Target {
     pub timeout: Duration,
     /// Complete snapshots to keep.
     pub retention: u32,
+    /// zstd level of the archives.
+    pub compression_level: i32,
+    /// Part size and parts in flight of the uploads.
+    pub tuning: upload::Tuning,
     /// Multipart uploads of failed backups whose abort failed, retried before the next one.
     pub unaborted: upload::Unaborted,
 }
@@ -61,6 +65,8 @@ impl Target {
             workspace: workspace.to_owned(),
             timeout: Duration::from_secs(backup.timeout_seconds.max(1)),
             retention: backup.retention,
+            compression_level: backup.compression_level.clamp(1, 19),
+            tuning: upload::Tuning::default(),
             unaborted: upload::Unaborted::default(),
         })
     }
@@ -136,14 +142,18 @@ pub async fn take(
         exclude: EXCLUDED.iter().map(PathBuf::from).collect(),
         progress: Some(progress),
         entries_file: Some(entries_file.clone()),
+        level: target.compression_level,
         ..WriteOptions::new(scratch)
     };
     let uploaded = upload::upload(
         &target.bucket,
         &key,
         move |out| archive::write_archive(&workspace, out, &options),
-        deadline,
-        target.timeout,
+        upload::Deadline {
+            at: deadline,
+            budget: target.timeout,
+        },
+        target.tuning,
         &target.unaborted,
         on_sent,
     )
@@ -167,8 +177,11 @@ pub async fn take(
             let entries_file = entries_file.clone();
             move |out| manifest_file::write_manifest(out, &header, &entries_file)
         },
-        deadline,
-        target.timeout,
+        upload::Deadline {
+            at: deadline,
+            budget: target.timeout,
+        },
+        target.tuning,
         &target.unaborted,
         |_| {},
     )

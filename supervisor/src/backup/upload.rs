@@ -1,6 +1,6 @@
 //! Streams an archive to one S3 object by multipart upload: the archive is written on a blocking
 //! thread into a [`ChunkSender`], an async loop gathers the chunks into 5 MiB parts and uploads
-//! them, two in flight. No temporary file; memory is bounded by the channel and the parts in
+//! them, two in flight by default ([`Tuning`]). No temporary file; memory is bounded by the channel and the parts in
 //! flight. On any failure (S3 error, deadline, archive error) the multipart upload is aborted,
 //! so no object appears; an abort that fails too (S3 is down) is kept in [`Unaborted`] and
 //! retried before the next upload.
@@ -22,12 +22,32 @@ use super::{
 };
 use crate::error_chain::error_chain;
 
-/// Size of each uploaded part: S3's minimum (5 MiB, except the last part), so that the parts in
-/// flight plus the one being filled stay around 15 MiB whatever the workspace size.
+/// Size of each uploaded part by default: S3's minimum (5 MiB, except the last part), so that
+/// the parts in flight plus the one being filled stay around 15 MiB whatever the workspace size.
 pub const PART_SIZE: usize = 5 << 20;
 
-/// Parts uploaded at the same time.
+/// Parts uploaded at the same time by default.
 pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// How an upload is cut into parts. The defaults come from the backup benchmark (see the
+/// README): on a local store larger parts or more of them in flight gained nothing measurable,
+/// while each extra part in flight costs its size in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Bytes per part (at least S3's 5 MiB minimum).
+    pub part_size: usize,
+    /// Parts uploading at the same time (at least 1).
+    pub parts_in_flight: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            part_size: PART_SIZE,
+            parts_in_flight: PARTS_IN_FLIGHT,
+        }
+    }
+}
 
 /// Time allowed to abort a failed upload (S3 may be the reason it failed).
 const ABORT_BUDGET: Duration = Duration::from_secs(30);
@@ -129,19 +149,24 @@ impl Unaborted {
     }
 }
 
-/// The parts of one multipart upload: chunks gathered into [`PART_SIZE`] parts, at most
-/// [`PARTS_IN_FLIGHT`] uploading.
+/// The parts of one multipart upload: chunks gathered into parts of [`Tuning::part_size`], at
+/// most [`Tuning::parts_in_flight`] uploading.
 #[derive(Debug)]
 struct Parts {
     upload: Box<dyn MultipartUpload>,
     buffer: PutPayloadMut,
     in_flight: JoinSet<object_store::Result<()>>,
     sent_parts: usize,
+    tuning: Tuning,
 }
 
 impl Parts {
-    fn new(upload: Box<dyn MultipartUpload>) -> Parts {
+    fn new(upload: Box<dyn MultipartUpload>, tuning: Tuning) -> Parts {
         Parts {
+            tuning: Tuning {
+                part_size: tuning.part_size.max(PART_SIZE),
+                parts_in_flight: tuning.parts_in_flight.max(1),
+            },
             upload,
             buffer: PutPayloadMut::new(),
             in_flight: JoinSet::new(),
@@ -171,8 +196,8 @@ impl Parts {
 
     async fn put(&mut self, chunk: Bytes) -> object_store::Result<()> {
         self.buffer.push(chunk);
-        if self.buffer.content_length() >= PART_SIZE {
-            self.settle(PARTS_IN_FLIGHT - 1).await?;
+        if self.buffer.content_length() >= self.tuning.part_size {
+            self.settle(self.tuning.parts_in_flight - 1).await?;
             self.send();
         }
         Ok(())
@@ -187,6 +212,15 @@ impl Parts {
     }
 }
 
+/// When an upload must be over, and the budget that deadline came from (for the error).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// The deadline.
+    pub at: Instant,
+    /// The time budget it was computed from.
+    pub budget: Duration,
+}
+
 /// Uploads what `write` produces to `key`, by `deadline`. `write` runs on a blocking thread
 /// and must write the whole archive into the sender it is given; `on_sent` sees the bytes
 /// uploaded so far after each chunk. Failed aborts go to `unaborted`.
@@ -194,8 +228,8 @@ pub async fn upload<T, W>(
     bucket: &Bucket,
     key: &str,
     write: W,
-    deadline: Instant,
-    budget: Duration,
+    deadline: Deadline,
+    tuning: Tuning,
     unaborted: &Unaborted,
     on_sent: impl Fn(u64),
 ) -> Result<Uploaded<T>, UploadError>
@@ -203,6 +237,10 @@ where
     T: Send + 'static,
     W: FnOnce(&mut ChunkSender) -> Result<T, ArchiveError> + Send + 'static,
 {
+    let Deadline {
+        at: deadline,
+        budget,
+    } = deadline;
     let url = bucket.url(key);
     let timed_out = |abort| UploadError::TimedOut {
         url: url.clone(),
@@ -223,7 +261,7 @@ where
             }
             Ok(Ok(upload)) => upload,
         };
-    let mut parts = Parts::new(upload);
+    let mut parts = Parts::new(upload, tuning);
 
     let (sender, mut chunks) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let archive = tokio::task::spawn_blocking(move || {

@@ -89,6 +89,26 @@ fn backup_metrics(
             i64::try_from(last.size_bytes).unwrap_or(i64::MAX),
         )?;
     }
+    if !stats.drills.is_empty() {
+        let mut family = encoder.encode_descriptor(
+            "backup_drills",
+            "Finished restore drills by result (passed, failed, no_snapshot)",
+            None,
+            ConstCounter::new(0_u64).metric_type(),
+        )?;
+        for (result, count) in &stats.drills {
+            ConstCounter::new(*count)
+                .encode(family.encode_family(&[("result", result.as_str())])?)?;
+        }
+    }
+    if let Some(unix) = stats.last_drill_pass_unix {
+        gauge(
+            encoder,
+            "backup_drill_last_pass_timestamp_seconds",
+            "Unix time the last restore drill that passed finished",
+            unix,
+        )?;
+    }
     gauge(
         encoder,
         "backup_running",

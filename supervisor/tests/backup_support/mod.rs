@@ -76,6 +76,8 @@ pub fn plan(base: RuntimePlan, endpoint: &str, bucket: &str, prefix: &str) -> Ru
             schedule: None,
             retention: 7,
             timeout_seconds: 120,
+            compression_level: 3,
+            drill: None,
         }),
         ..base
     }

@@ -1,7 +1,9 @@
 //! `cargo xtask bench backup`: runs the backup benchmark (`supervisor/benches/backup.rs`,
 //! release build) against a local SeaweedFS and prints its figures: `backup_ratio`,
 //! `restore_ratio`, `peak_rss_mib_1g`, `peak_rss_mib_4g` (plus the seconds and sizes they come
-//! from). The baselines are the real `tar` and `zstd` command-line tools.
+//! from), `backup_vs_rclone` and `restore_vs_rclone` against the pipeline a user would run
+//! instead (`tar | zstd | rclone rcat` and back), and the speed and size at each zstd level. The
+//! baselines and the peer are the real `tar`, `zstd` and `rclone` command-line tools.
 
 use std::{path::PathBuf, process::Command};
 
@@ -24,13 +26,19 @@ pub struct Args {
     /// system's temporary directory). Needs about 3.5 times the large size free.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// zstd levels whose speed and size are reported, comma-separated.
+    #[arg(long, default_value = "1,3,6,9")]
+    levels: String,
+    /// Also measure upload part sizes and parts in flight.
+    #[arg(long)]
+    tune: bool,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    for (tool, package) in [("zstd", "zstd"), ("tar", "tar")] {
+    for (tool, package) in [("zstd", "zstd"), ("tar", "tar"), ("rclone", "rclone")] {
         if !on_path(tool) {
             bail!(
-                "{tool} is missing: the baseline is the real CLI; install {tool} (apt-get install {package})"
+                "{tool} is missing: the baselines are the real CLIs; install it (apt-get install -y {package})"
             );
         }
     }
@@ -50,10 +58,14 @@ pub fn run(args: &Args) -> Result<()> {
         .args(["--runs", &args.runs.to_string()])
         .args(["--small-mib", &args.small_mib.to_string()])
         .args(["--large-mib", &args.large_mib.to_string()])
+        .args(["--levels", &args.levels])
         .env(openclaw_testkit::location::WEED_ENV, &weed)
         .current_dir(repo_root()?);
     if let Some(dir) = &args.dir {
         command.arg("--dir").arg(dir);
+    }
+    if args.tune {
+        command.arg("--tune");
     }
     let status = command.status().context("running cargo bench")?;
     if !status.success() {

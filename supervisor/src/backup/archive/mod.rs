@@ -22,6 +22,7 @@ pub use error::ArchiveError;
 pub use extract::{ExtractSummary, extract_verified};
 pub use format::{Compression, detect};
 pub use hashing::{HashingReader, HashingWriter};
+pub use sqlite::{integrity_check, is_database};
 pub use switch::switch_over;
 pub use write::{Progress, WriteOptions, WriteSummary, write_archive};
 
@@ -29,7 +30,8 @@ pub use write::{Progress, WriteOptions, WriteSummary, write_archive};
 /// system calls and compressor calls are few, small enough that memory stays bounded.
 pub const BUFFER_SIZE: usize = 1 << 20;
 
-/// The zstd level of the archives written here (the `zstd` command line's default).
+/// The default zstd level of the archives written here (the `zstd` command line's default;
+/// `spec.backup.compressionLevel` chooses another).
 pub const ZSTD_LEVEL: i32 = 3;
 
 /// Permission bits kept in an archive and its manifest (including setuid, setgid and sticky).

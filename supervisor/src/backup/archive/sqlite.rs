@@ -122,6 +122,43 @@ fn backup(source: &Path, scratch: &Path) -> rusqlite::Result<()> {
     dst.close().map_err(|(_, e)| e)
 }
 
+/// Whether the file at `path` starts like a SQLite database.
+pub fn is_database(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut head = [0u8; MAGIC.len()];
+    let mut file = fs::File::open(path)?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(is_sqlite(&head[..filled]))
+}
+
+/// Opens the database at `path` read-only and runs `PRAGMA integrity_check`: `Ok(())` when
+/// SQLite answers `ok`, else its first complaints.
+pub fn integrity_check(path: &Path) -> Result<(), String> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut statement = conn
+        .prepare("PRAGMA integrity_check(5)")
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(Iterator::collect)
+        .map_err(|e| e.to_string())?;
+    match rows.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        [] => Err("integrity_check returned nothing".to_owned()),
+        complaints => Err(complaints.join("; ")),
+    }
+}
+
 /// Whether `name` is a companion of a database named `database` in the same directory.
 pub(crate) fn is_companion(database: &[u8], name: &[u8]) -> bool {
     name.strip_prefix(database)

@@ -47,6 +47,8 @@ pub struct WriteOptions {
     pub scratch_dir: PathBuf,
     /// Paths relative to the workspace that are left out with everything below them.
     pub exclude: Vec<PathBuf>,
+    /// zstd level (1 to 19; [`ZSTD_LEVEL`] by default).
+    pub level: i32,
     /// zstd worker threads; `None` uses the number of CPUs available to the process, at most
     /// four.
     pub threads: Option<u32>,
@@ -64,6 +66,7 @@ impl WriteOptions {
         Self {
             scratch_dir: scratch_dir.into(),
             exclude: Vec::new(),
+            level: ZSTD_LEVEL,
             threads: None,
             progress: None,
             entries_file: None,
@@ -76,6 +79,7 @@ impl fmt::Debug for WriteOptions {
         f.debug_struct("WriteOptions")
             .field("scratch_dir", &self.scratch_dir)
             .field("exclude", &self.exclude)
+            .field("level", &self.level)
             .field("threads", &self.threads)
             .field("progress", &self.progress.is_some())
             .field("entries_file", &self.entries_file)
@@ -116,7 +120,7 @@ pub fn write_archive(
         path: String::new(),
         source: e,
     };
-    let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL).map_err(stream)?;
+    let mut encoder = zstd::stream::write::Encoder::new(out, opts.level).map_err(stream)?;
     encoder.multithread(threads).map_err(stream)?;
     encoder.include_checksum(true).map_err(stream)?;
     encoder
