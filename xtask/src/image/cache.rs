@@ -70,9 +70,9 @@ pub fn layer(
             });
         }
     }
-    let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+    let partial = sibling(&dir, "partial");
     if partial.exists() {
-        fs::remove_dir_all(&partial)?;
+        remove_unmounted(&partial)?;
     }
     let scratch = partial.join("scratch");
     fs::create_dir_all(&scratch)?;
@@ -105,7 +105,7 @@ pub fn image(
     if dir.join("index.json").is_file() {
         return Ok((dir, true));
     }
-    let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+    let partial = sibling(&dir, "partial");
     if partial.exists() {
         fs::remove_dir_all(&partial)?;
     }
@@ -116,6 +116,33 @@ pub fn image(
     }
     fs::rename(&partial, &dir).with_context(|| format!("renaming {}", partial.display()))?;
     Ok((dir, false))
+}
+
+/// Removes `dir`, after checking nothing is mounted under it (`debootstrap` mounts `/proc` and
+/// `/sys` in its target while it runs; a removal must never descend into them).
+pub fn remove_unmounted(dir: &Path) -> Result<()> {
+    let dir = dir.canonicalize()?;
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some(mount) = mounts
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .find(|point| Path::new(point).starts_with(&dir))
+    {
+        bail!(
+            "{mount} is mounted under {}: unmount it, then remove the directory",
+            dir.display()
+        );
+    }
+    fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// `<dir>.<what>-<pid>` next to `dir` (names hold dots, so not `with_extension`).
+pub fn sibling(dir: &Path, what: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}.{what}-{}", std::process::id()))
 }
 
 /// An npm package's tarball in the cache.
@@ -219,6 +246,21 @@ mod tests {
         assert_ne!(input_hash(&["a", "b"]), input_hash(&["ab", ""]));
         assert_ne!(input_hash(&["a", "b"]), input_hash(&["b", "a"]));
         assert_eq!(input_hash(&["x"]).len(), 16);
+    }
+
+    #[test]
+    fn a_directory_with_a_mount_under_it_is_not_removed() -> Result<()> {
+        // `/proc` is mounted under `/`: the check refuses the root, without touching anything.
+        let error = remove_unmounted(Path::new("/")).map(|()| ()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("is mounted under /"),
+            "{error:#}"
+        );
+        let dir = tempfile::tempdir()?;
+        fs::create_dir_all(dir.path().join("a/b"))?;
+        remove_unmounted(&dir.path().join("a"))?;
+        assert!(!dir.path().join("a").exists());
+        Ok(())
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The OpenClaw image's base layer: a Debian bookworm minbase root filesystem from `debootstrap`
 //! (with `tini` and `ca-certificates`), cleaned of what differs from one run to the next.
 //!
+//! Like Debian's `-slim` images (debuerreotype's slimify) it drops documentation, manual pages
+//! and translations, and tells dpkg to keep doing so ([`DPKG_SLIM`]).
+//!
 //! `debootstrap` needs root and Debian's mirror; it takes minutes, so the layer is cached by its
 //! inputs (suite, package list, mirror, and [`CLEANUP_REVISION`]).
 
@@ -18,7 +21,19 @@ pub const VARIANT: &str = "minbase";
 pub const INCLUDE: &str = "tini,ca-certificates";
 pub const MIRROR: &str = "http://deb.debian.org/debian";
 /// Bumped whenever [`clean`] changes what it removes.
-const CLEANUP_REVISION: &str = "1";
+const CLEANUP_REVISION: &str = "2";
+/// `/etc/dpkg/dpkg.cfg.d/slim`: what the `-slim` images leave out, for later `apt-get install`s too.
+pub const DPKG_SLIM: &str = "\
+# As Debian's -slim images: no documentation (copyright files kept), manual pages or translations.
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+";
 /// `sp_lstchg` written into `/etc/shadow` (days since 1970): bookworm's release, 2023-06-10.
 const SHADOW_LAST_CHANGE: &str = "19518";
 
@@ -36,6 +51,7 @@ pub fn rootfs_layer() -> Result<cache::CachedLayer> {
         let rootfs = scratch.join("rootfs");
         debootstrap(&rootfs)?;
         clean(&rootfs)?;
+        slim(&rootfs)?;
         let blob = layer::write(blobs, layer::scan(&rootfs, "", Owner::AsOnDisk)?)?;
         println!(
             "    debian {SUITE} layer {} ({} bytes)",
@@ -152,6 +168,46 @@ pub fn clean(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes what [`DPKG_SLIM`] excludes and writes it for dpkg.
+pub fn slim(rootfs: &Path) -> Result<()> {
+    for dir in ["man", "groff", "info", "lintian", "linda", "locale"] {
+        let dir = rootfs.join("usr/share").join(dir);
+        if dir.is_dir() {
+            for entry in fs::read_dir(&dir)? {
+                let path = entry?.path();
+                match path.is_dir() && !path.is_symlink() {
+                    true => fs::remove_dir_all(&path)?,
+                    false => fs::remove_file(&path)?,
+                }
+            }
+        }
+    }
+    let doc = rootfs.join("usr/share/doc");
+    if doc.is_dir() {
+        for package in fs::read_dir(&doc)? {
+            let package = package?.path();
+            if !package.is_dir() || package.is_symlink() {
+                fs::remove_file(&package)?;
+                continue;
+            }
+            for entry in fs::read_dir(&package)? {
+                let entry = entry?;
+                if entry.file_name() == "copyright" {
+                    continue;
+                }
+                match entry.path().is_dir() && !entry.path().is_symlink() {
+                    true => fs::remove_dir_all(entry.path())?,
+                    false => fs::remove_file(entry.path())?,
+                }
+            }
+        }
+    }
+    let config = rootfs.join("etc/dpkg/dpkg.cfg.d");
+    fs::create_dir_all(&config)?;
+    fs::write(config.join("slim"), DPKG_SLIM)?;
+    Ok(())
+}
+
 /// `/etc/shadow` with every "last changed" field set to [`SHADOW_LAST_CHANGE`].
 pub fn fixed_shadow(shadow: &str) -> String {
     shadow
@@ -199,6 +255,37 @@ mod tests {
             fixed_shadow(shadow),
             "root:*:19518:0:99999:7:::\ndaemon:*:19518:0:99999:7:::\nnobody:*::0:99999:7:::\n"
         );
+    }
+
+    #[test]
+    fn slimming_keeps_copyrights_only() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path();
+        for dir in [
+            "usr/share/doc/tini",
+            "usr/share/man/man1",
+            "usr/share/locale/de/LC_MESSAGES",
+            "usr/share/zoneinfo",
+        ] {
+            fs::create_dir_all(root.join(dir))?;
+        }
+        fs::write(root.join("usr/share/doc/tini/copyright"), "MIT")?;
+        fs::write(root.join("usr/share/doc/tini/changelog.gz"), "x")?;
+        fs::write(root.join("usr/share/man/man1/tini.1.gz"), "x")?;
+        fs::write(root.join("usr/share/locale/de/LC_MESSAGES/apt.mo"), "x")?;
+        fs::write(root.join("usr/share/zoneinfo/UTC"), "x")?;
+        slim(root)?;
+        assert!(root.join("usr/share/doc/tini/copyright").is_file());
+        assert!(!root.join("usr/share/doc/tini/changelog.gz").exists());
+        assert!(!root.join("usr/share/man/man1").exists());
+        assert!(root.join("usr/share/man").is_dir());
+        assert!(!root.join("usr/share/locale/de").exists());
+        assert!(root.join("usr/share/zoneinfo/UTC").is_file());
+        assert_eq!(
+            fs::read_to_string(root.join("etc/dpkg/dpkg.cfg.d/slim"))?,
+            DPKG_SLIM
+        );
+        Ok(())
     }
 
     #[test]

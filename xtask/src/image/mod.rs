@@ -22,7 +22,7 @@ mod push;
 mod registry_test;
 mod rust;
 
-use std::{fs, path::PathBuf, time::Instant};
+use std::{path::PathBuf, time::Instant};
 
 use anyhow::{Context, Result, ensure};
 
@@ -300,12 +300,11 @@ fn openclaw_images() -> Result<Vec<BuiltImage>> {
                 checked.files.contains_key("app/openclaw.mjs"),
                 "the image has no /app/openclaw.mjs"
             );
-            let rootfs = out.with_extension("verify");
+            let rootfs = cache::sibling(out, "verify");
             let paths: Vec<&std::path::Path> =
                 layers.iter().map(|(l, _)| l.path.as_path()).collect();
             let printed = openclaw::verify(&paths, &rootfs, version);
-            fs::remove_dir_all(&rootfs)
-                .with_context(|| format!("removing {}", rootfs.display()))?;
+            cache::remove_unmounted(&rootfs)?;
             println!(
                 "    node /app/openclaw.mjs --version in the image: {}",
                 printed?
@@ -332,4 +331,52 @@ fn openclaw_images() -> Result<Vec<BuiltImage>> {
         });
     }
     Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn read(path: &str) -> Result<String> {
+        let root = crate::tools::repo_root()?;
+        fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"))
+    }
+
+    #[test]
+    fn the_defaults_name_the_images_this_repository_builds() -> Result<()> {
+        let values = read("charts/openclaw-operator/values.yaml")?;
+        for (key, repository) in [
+            ("image", OPERATOR_REPOSITORY),
+            ("runtimeImage", RUNTIME_REPOSITORY),
+        ] {
+            let block = values
+                .split(&format!("\n{key}:\n"))
+                .nth(1)
+                .with_context(|| format!("values.yaml has no {key}:"))?;
+            let line = block
+                .lines()
+                .find(|l| l.trim_start().starts_with("repository:"))
+                .with_context(|| format!("{key} has no repository"))?;
+            assert_eq!(
+                line.trim(),
+                format!("repository: ghcr.io/{repository}"),
+                "{key}"
+            );
+        }
+        let chart = read("charts/openclaw-operator/Chart.yaml")?;
+        assert!(
+            chart.contains(&format!("appVersion: \"{VERSION}\"")),
+            "the chart's appVersion is not {VERSION}"
+        );
+        let cli = read("operator/src/cli.rs")?;
+        assert!(cli.contains(&format!("\"ghcr.io/{RUNTIME_REPOSITORY}:{VERSION}\"")));
+        let api = read("api/src/instance/image.rs")?;
+        assert!(api.contains(&format!(
+            "DEFAULT_REPOSITORY: &str = \"ghcr.io/{}\"",
+            openclaw::REPOSITORY
+        )));
+        Ok(())
+    }
 }

@@ -4,7 +4,10 @@
 //! 1000, `tini` as entrypoint, `node openclaw.mjs gateway` as command.
 //!
 //! The app layer is `npm install --omit=dev` run inside the unpacked package with the image's own
-//! Node and npm, so native dependencies match the image's Node ABI. [`verify`] unpacks the image
+//! Node and npm, so native dependencies match the image's Node ABI and every dependency lands in
+//! `/app/node_modules` as in upstream's image. npm resolves the root project's development
+//! dependencies too (and some conflict with its peers), so they are left out of `package.json`
+//! during the install and the published `package.json` is put back afterwards. [`verify`] unpacks the image
 //! and runs `node /app/openclaw.mjs --version` in it (chroot, as user 1000).
 
 use std::{collections::HashMap, fs, path::Path, process::Command};
@@ -62,6 +65,10 @@ pub fn app_layer(
 
 /// `npm install --omit=dev` in `app` with the Node and npm unpacked in `runtime`.
 fn npm_install(runtime: &Path, app: &Path, npm_cache: &Path) -> Result<()> {
+    let manifest = app.join("package.json");
+    let published =
+        fs::read(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    fs::write(&manifest, without_dev_dependencies(&published)?)?;
     let node = runtime.join("bin/node");
     let npm_cli = runtime.join("lib/node_modules/npm/bin/npm-cli.js");
     let path = format!(
@@ -89,6 +96,7 @@ fn npm_install(runtime: &Path, app: &Path, npm_cache: &Path) -> Result<()> {
         .env("NODE_ENV", "production")
         .status()
         .with_context(|| format!("running {}", node.display()))?;
+    fs::write(&manifest, &published)?;
     if !status.success() {
         bail!(
             "npm install in {} failed ({status}); see the output above",
@@ -101,6 +109,17 @@ fn npm_install(runtime: &Path, app: &Path, npm_cache: &Path) -> Result<()> {
         app.display()
     );
     Ok(())
+}
+
+/// `package.json` without its `devDependencies`.
+pub fn without_dev_dependencies(package_json: &[u8]) -> Result<Vec<u8>> {
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(package_json).context("package.json is not JSON")?;
+    manifest
+        .as_object_mut()
+        .context("package.json is not an object")?
+        .remove("devDependencies");
+    Ok(serde_json::to_vec_pretty(&manifest)?)
 }
 
 /// The image's configuration.
@@ -202,6 +221,20 @@ pub fn tarball(version: &str) -> Result<Tarball> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn development_dependencies_are_left_out_of_the_install() -> Result<()> {
+        let published =
+            br#"{"name":"openclaw","dependencies":{"a":"1"},"devDependencies":{"b":"2"}}"#;
+        let installed: serde_json::Value =
+            serde_json::from_slice(&without_dev_dependencies(published)?)?;
+        assert_eq!(
+            installed,
+            serde_json::json!({"name": "openclaw", "dependencies": {"a": "1"}})
+        );
+        assert!(without_dev_dependencies(b"[]").is_err());
+        Ok(())
+    }
 
     #[test]
     fn the_config_is_upstreams() -> Result<()> {
