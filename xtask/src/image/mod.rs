@@ -93,9 +93,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if let Some(host) = &args.push {
         let registry = Registry::new(host, args.username.as_deref(), args.password.as_deref());
-        for pushed in push_all(&registry, &built)? {
-            println!("pushed {pushed}");
-        }
+        push_all(&registry, &built)?;
     }
     Ok(())
 }
@@ -123,10 +121,7 @@ fn push_all(registry: &Registry, built: &[BuiltImage]) -> Result<Vec<PushedImage
                 "{done} was pushed from a layout whose digest is {}",
                 image.digest
             );
-            println!(
-                "    pushed {done} in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+            println!("pushed {done} ({:.1} s)", started.elapsed().as_secs_f64());
             pushed.push(done);
         }
         Ok(pushed)
