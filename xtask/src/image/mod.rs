@@ -9,15 +9,16 @@
 //!
 //! Each image is an OCI layout under `~/.cache/openclaw-dev/images/<name>-<input hash>/`
 //! (`skopeo copy oci:<dir>:<tag> docker://...` reads it too); with the same inputs a second run
-//! builds nothing. The cluster code calls [`build_and_push`].
+//! builds nothing. The cluster code calls [`build_and_push`]; the update tests can read tags with
+//! [`push::list_tags`] and the OpenClaw versions built from [`openclaw::VERSIONS`].
 
 mod cache;
 mod debian;
 mod layer;
 mod layout;
 mod nodejs;
-mod openclaw;
-mod push;
+pub mod openclaw;
+pub mod push;
 #[cfg(test)]
 mod registry_test;
 mod rust;
