@@ -28,7 +28,9 @@ impl Drop for RegistryProcess {
     }
 }
 
-fn start_registry(root: &Path) -> Result<RegistryProcess> {
+/// Starts `docker-registry` with its data under `root`; `auth` is extra configuration (e.g. an
+/// `htpasswd` section).
+fn start_registry(root: &Path, auth: &str) -> Result<RegistryProcess> {
     if !Path::new(REGISTRY_BIN).is_file() {
         bail!(
             "{REGISTRY_BIN} is missing: apt-get install docker-registry (the registry the image tests push to)"
@@ -40,7 +42,7 @@ fn start_registry(root: &Path) -> Result<RegistryProcess> {
     fs::write(
         &config,
         format!(
-            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: \"{addr}\"}}\n",
+            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: \"{addr}\"}}\n{auth}",
             root.join("data").display()
         ),
     )?;
@@ -69,7 +71,7 @@ fn start_registry(root: &Path) -> Result<RegistryProcess> {
 #[test]
 fn pushes_to_a_real_registry_idempotently_and_reads_the_digest_back() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let registry_process = start_registry(dir.path())?;
+    let registry_process = start_registry(dir.path(), "")?;
     let registry = push::Registry::anonymous(&registry_process.addr);
     let one = dir.path().join("one");
     let two = dir.path().join("two");
@@ -109,6 +111,40 @@ fn pushes_to_a_real_registry_idempotently_and_reads_the_digest_back() -> Result<
                 .await
                 .is_err()
         );
+        Ok(())
+    })
+}
+
+#[test]
+fn pushes_with_basic_auth_and_is_refused_without() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let htpasswd = dir.path().join("htpasswd");
+    fs::write(
+        &htpasswd,
+        format!("pusher:{}\n", bcrypt::hash("s3cret", 4)?),
+    )?;
+    let auth = format!(
+        "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
+        htpasswd.display()
+    );
+    let registry_process = start_registry(dir.path(), &auth)?;
+    let image = dir.path().join("image");
+    let digest = small_image(&image, "1.0.0", "#!auth\n")?
+        .digest()
+        .to_string();
+    push::block_on(async {
+        for registry in [
+            push::Registry::anonymous(&registry_process.addr),
+            push::Registry::new(&registry_process.addr, Some("pusher"), Some("wrong")),
+        ] {
+            let refused = push::push_layout(&registry, &image, "test/private", "1.0.0").await;
+            let error = format!("{:#}", refused.err().context("the push was accepted")?);
+            assert!(error.to_lowercase().contains("unauthorized"), "{error}");
+        }
+        let user = push::Registry::new(&registry_process.addr, Some("pusher"), Some("s3cret"));
+        let pushed = push::push_layout(&user, &image, "test/private", "1.0.0").await?;
+        assert_eq!(pushed.digest, digest);
+        assert_eq!(push::list_tags(&user, "test/private").await?, ["1.0.0"]);
         Ok(())
     })
 }
