@@ -47,8 +47,8 @@ enum Task {
     /// Install SeaweedFS (`weed`, cached by version), the real S3 of the backup tests and
     /// benchmark, and print where it is.
     Seaweedfs,
-    /// Build the runtime image (static openclaw-init and openclaw-supervisor) as an OCI image
-    /// layout in target/runtime-image, ready for `skopeo copy oci:...`.
+    /// Build the operator, runtime and OpenClaw images as OCI layouts (cached by their inputs)
+    /// and, with --push, push them to a registry.
     Image(image::Args),
     /// Run the whole test suite: unit tests, then the local control plane and the
     /// tests against it; always tears the control plane down afterwards.
