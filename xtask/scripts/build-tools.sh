@@ -17,8 +17,10 @@ wrapper() { # dir module-require-lines...
 
 build_k8s() {
   local out=$CACHE/kubernetes-v$K8S minor patch staging w x
-  [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kube-scheduler" ] && [ -x "$out/kubectl" ] && return 0
-  log "building Kubernetes v$K8S (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl); first time takes 15-30 min"
+  local bins="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy" b missing=""
+  for b in $bins; do [ -x "$out/$b" ] || missing=1; done
+  [ -z "$missing" ] && return 0
+  log "building Kubernetes v$K8S ($bins); first time takes 15-30 min"
   minor=$(echo "$K8S" | cut -d. -f2); patch=$(echo "$K8S" | cut -d. -f3)
   staging="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
   [ "$minor" -ge 36 ] && staging="$staging cri-streaming streaming"
@@ -36,6 +38,8 @@ tool (
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
+	k8s.io/kubernetes/cmd/kubelet
+	k8s.io/kubernetes/cmd/kube-proxy
 )"
   wrapper "$w" "$req"
   (cd "$w" && go mod tidy)
@@ -46,7 +50,8 @@ tool (
   mkdir -p "$out.tmp"
   (cd "$w" && go build -trimpath -ldflags "-s -w $x" -o "$out.tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 

@@ -4,30 +4,78 @@ use std::{fs, path::Path};
 
 use anyhow::{Context, Result};
 
-use super::{APISERVER_PORT, pki::ADMIN_TOKEN};
+use super::{APISERVER_PORT, pki::ADMIN_TOKEN, real_node::addr::NODE_IP};
 use crate::tools::{Tools, repo_root};
 
 pub const NODE_NAME: &str = "kwok-node-0";
 pub const GPU_NODE_NAME: &str = "kwok-gpu-0";
 
-pub fn write_all(dir: &Path, tools: &Tools) -> Result<()> {
-    fs::write(dir.join("kubeconfig"), kubeconfig(dir))?;
-    fs::write(dir.join("admission.yaml"), ADMISSION)?;
+pub fn write_all(dir: &Path, tools: &Tools, real: bool) -> Result<()> {
+    let host = if real { NODE_IP } else { "127.0.0.1" };
+    fs::write(dir.join("kubeconfig"), kubeconfig(dir, host))?;
+    let mut admission = ADMISSION.to_owned();
+    if real {
+        admission.push_str(&format!(
+            "- name: PodNodeSelector\n  path: {}\n",
+            dir.join("podnodeselector.yaml").display()
+        ));
+        fs::write(dir.join("podnodeselector.yaml"), POD_NODE_SELECTOR)?;
+    }
+    fs::write(dir.join("admission.yaml"), admission)?;
     fs::write(dir.join("node.yaml"), NODE)?;
-    fs::write(dir.join("namespace.yaml"), NAMESPACE)?;
-    fs::write(dir.join("storageclass.yaml"), STORAGE_CLASS)?;
+    fs::write(
+        dir.join("namespace.yaml"),
+        if real { REAL_NAMESPACE } else { NAMESPACE },
+    )?;
+    // With the real node the default StorageClass is local-path (real_node/storage.rs).
+    let class = if real {
+        STORAGE_CLASS.replace("\"true\"", "\"false\"")
+    } else {
+        STORAGE_CLASS.to_owned()
+    };
+    fs::write(dir.join("storageclass.yaml"), class)?;
     fs::write(dir.join("kwok.yaml"), kwok_stages(tools)?)?;
     Ok(())
 }
 
-fn kubeconfig(dir: &Path) -> String {
+/// The kubelet's kubeconfig: the node's client certificate (user `system:node:node-0` in group
+/// `system:nodes`, what the Node authorizer and NodeRestriction expect).
+pub fn node_kubeconfig(dir: &Path) -> String {
+    let pki = dir.join("pki");
     format!(
         "apiVersion: v1
 kind: Config
 clusters:
 - name: openclaw-local
   cluster:
-    server: https://127.0.0.1:{APISERVER_PORT}
+    server: https://{NODE_IP}:{APISERVER_PORT}
+    certificate-authority: {ca}
+users:
+- name: node-0
+  user:
+    client-certificate: {crt}
+    client-key: {key}
+contexts:
+- name: node-0
+  context:
+    cluster: openclaw-local
+    user: node-0
+current-context: node-0
+",
+        ca = pki.join("ca.crt").display(),
+        crt = pki.join("kubelet-client.crt").display(),
+        key = pki.join("kubelet-client.key").display(),
+    )
+}
+
+fn kubeconfig(dir: &Path, host: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: openclaw-local
+  cluster:
+    server: https://{host}:{APISERVER_PORT}
     certificate-authority: {ca}
 users:
 - name: local-admin
@@ -75,6 +123,24 @@ metadata:
 provisioner: kwok.x-k8s.io/volume
 reclaimPolicy: Delete
 volumeBindingMode: Immediate
+";
+
+/// Pods go to the KWOK nodes unless their namespace says otherwise (PodNodeSelector): the real
+/// node runs only what a namespace annotated for it asks, never the hundreds of KWOK instances.
+const POD_NODE_SELECTOR: &str = "podNodeSelectorPluginConfig:
+  clusterDefaultNodeSelector: type=kwok
+";
+
+/// The guide's namespace; with the real node its pods really run there.
+const REAL_NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: openclaw
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+  annotations:
+    scheduler.alpha.kubernetes.io/node-selector: type=real
 ";
 
 const NAMESPACE: &str = "apiVersion: v1
@@ -143,7 +209,12 @@ fn kwok_stages(tools: &Tools) -> Result<String> {
         );
     }
     let ours = repo_root()?.join("xtask").join("stages");
-    for name in ["pod-ready.yaml", "pod-unready.yaml", "pod-delete.yaml"] {
+    for name in [
+        "pod-ready.yaml",
+        "pod-unready.yaml",
+        "pod-delete.yaml",
+        "local-path-helper.yaml",
+    ] {
         let path = ours.join(name);
         docs.push(
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,

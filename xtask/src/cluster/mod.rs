@@ -4,6 +4,7 @@ mod files;
 mod operator;
 mod pki;
 mod procs;
+pub mod real_node;
 
 use std::{
     fs,
@@ -29,9 +30,14 @@ pub const KWOK_PORT: u16 = 20247;
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Build what is missing, start etcd, kube-apiserver, kube-controller-manager,
-    /// kube-scheduler and KWOK with two fake nodes (one with GPUs), install the CRDs, and write
-    /// `.cluster/kubeconfig`.
-    Up,
+    /// kube-scheduler, the real node `node-0` (containerd, runc, kubelet, CNI bridge, kube-proxy,
+    /// kube-router, local-path provisioner, image registry) and KWOK with two fake nodes (one with
+    /// GPUs), install the CRDs, and write `.cluster/kubeconfig`.
+    Up {
+        /// Also start the real node `node-0` (needs root; in progress, see docs/real-node.md).
+        #[arg(long, env = "OPENCLAW_REAL_NODE")]
+        real_node: bool,
+    },
     /// Stop every process `up` started and remove `.cluster/`.
     Down,
     /// Say which control-plane processes are running.
@@ -43,7 +49,7 @@ pub enum Action {
 pub fn run(action: Action) -> Result<()> {
     let dir = state_dir()?;
     match action {
-        Action::Up => up(&dir),
+        Action::Up { real_node } => up_with(&dir, real_node),
         Action::Down => down(&dir),
         Action::Status => status(&dir),
         Action::Env => {
@@ -67,13 +73,36 @@ const DAEMONS: [&str; 5] = [
     "kwok",
 ];
 
-/// True when every daemon of the control plane runs and the apiserver is ready.
-pub fn is_running(dir: &Path) -> bool {
-    DAEMONS.iter().all(|name| procs::alive(dir, name).is_some()) && apiserver_ready(dir)
+/// Marker file: the running control plane has the real node.
+const REAL_NODE_MARKER: &str = "real-node";
+
+/// Whether the control plane in `dir` was started with the real node.
+pub fn has_real_node(dir: &Path) -> bool {
+    dir.join(REAL_NODE_MARKER).is_file()
 }
 
+/// True when every daemon of the control plane runs and the apiserver is ready.
+pub fn is_running(dir: &Path) -> bool {
+    let node_daemons: &[&str] = if has_real_node(dir) {
+        &real_node::DAEMONS
+    } else {
+        &[]
+    };
+    DAEMONS
+        .iter()
+        .chain(node_daemons)
+        .all(|name| procs::alive(dir, name).is_some())
+        && apiserver_ready(dir)
+}
+
+/// Brings the control plane up, with the real node when `OPENCLAW_REAL_NODE` is set.
 pub fn up(dir: &Path) -> Result<()> {
-    if is_running(dir) {
+    let real = std::env::var("OPENCLAW_REAL_NODE").is_ok_and(|v| !v.is_empty() && v != "0");
+    up_with(dir, real)
+}
+
+pub fn up_with(dir: &Path, real: bool) -> Result<()> {
+    if is_running(dir) && has_real_node(dir) == real {
         install_crds(dir)?;
         operator::restart(dir)?;
         println!(
@@ -82,23 +111,40 @@ pub fn up(dir: &Path) -> Result<()> {
         );
         return Ok(());
     }
-    if DAEMONS.iter().any(|name| procs::alive(dir, name).is_some()) {
-        println!("==> a partial control plane is running; stopping it first");
+    if dir.exists() {
+        println!("==> a partial or different control plane is there; stopping it first");
         down(dir)?;
     }
     let tools = tools::ensure_tools()?;
+    let node_tools = if real {
+        Some(real_node::tools::ensure()?)
+    } else {
+        None
+    };
     let started = Instant::now();
     prepare_dirs(dir, &tools)?;
+    if real {
+        fs::write(dir.join(REAL_NODE_MARKER), "")?;
+        println!(
+            "==> network: bridge {} on {}",
+            real_node::addr::BRIDGE,
+            real_node::addr::NODE_IP
+        );
+        real_node::network::up()?;
+    }
     println!("==> certificates");
     pki::generate(&dir.join("pki"))?;
-    files::write_all(dir, &tools)?;
+    files::write_all(dir, &tools, real)?;
 
-    let result = start_all(dir, &tools);
+    let result = start_all(dir, &tools, node_tools.as_ref());
     if let Err(err) = result {
         eprintln!(
             "==> start-up failed; logs are in {}",
             dir.join("logs").display()
         );
+        if real {
+            let _ = real_node::stop(dir, &tools);
+        }
         let _ = procs::stop_all(dir, &DAEMONS);
         return Err(err);
     }
@@ -127,8 +173,13 @@ fn prepare_dirs(dir: &Path, tools: &Tools) -> Result<()> {
     Ok(())
 }
 
-fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
+fn start_all(dir: &Path, tools: &Tools, node: Option<&real_node::tools::NodeTools>) -> Result<()> {
+    use real_node::addr;
     let pki = dir.join("pki");
+    let real = node.is_some();
+    // With the real node the API server listens on the bridge, so that pods reach it through
+    // the `kubernetes` Service; without it, on loopback only.
+    let bind = if real { addr::NODE_IP } else { "127.0.0.1" };
     let kubeconfig = dir.join("kubeconfig");
     let p = |path: PathBuf| path.display().to_string();
 
@@ -153,7 +204,8 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
     Daemon::new("kube-apiserver", &tools.kube_apiserver)
         .args([
             format!("--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
-            "--bind-address=127.0.0.1".into(),
+            format!("--bind-address={bind}"),
+            format!("--advertise-address={bind}"),
             format!("--secure-port={APISERVER_PORT}"),
             format!("--cert-dir={}", p(pki.clone())),
             format!("--tls-cert-file={}", p(pki.join("apiserver.crt"))),
@@ -167,9 +219,29 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
                 "--service-account-signing-key-file={}",
                 p(pki.join("sa.key"))
             ),
-            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            format!("--service-cluster-ip-range={}", addr::SERVICE_CIDR),
             "--allow-privileged=true".into(),
-            "--endpoint-reconciler-type=none".into(),
+            format!(
+                "--endpoint-reconciler-type={}",
+                if real { "lease" } else { "none" }
+            ),
+            format!(
+                "--kubelet-client-certificate={}",
+                p(pki.join("apiserver-kubelet-client.crt"))
+            ),
+            format!(
+                "--kubelet-client-key={}",
+                p(pki.join("apiserver-kubelet-client.key"))
+            ),
+            "--kubelet-preferred-address-types=InternalIP".into(),
+            format!(
+                "--enable-admission-plugins={}",
+                if real {
+                    "PodNodeSelector"
+                } else {
+                    "NamespaceLifecycle"
+                }
+            ),
             "--enable-priority-and-fairness=false".into(),
             "--profiling=false".into(),
             "--shutdown-delay-duration=0s".into(),
@@ -199,7 +271,7 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
                 p(pki.join("sa.key"))
             ),
             "--use-service-account-credentials=false".into(),
-            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            format!("--service-cluster-ip-range={}", addr::SERVICE_CIDR),
             "--controllers=*".into(),
             "--kube-api-qps=500".into(),
             "--kube-api-burst=1000".into(),
@@ -228,13 +300,17 @@ fn start_all(dir: &Path, tools: &Tools) -> Result<()> {
         .args([
             format!("--kubeconfig={}", p(kubeconfig.clone())),
             format!("--config={}", p(dir.join("kwok.yaml"))),
-            "--manage-all-nodes=true".into(),
+            // Only the fake nodes: node-0 belongs to its kubelet.
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
             format!("--server-address=127.0.0.1:{KWOK_PORT}"),
             "--node-lease-duration-seconds=40".into(),
-            "--cidr=10.244.0.0/16".into(),
-            "--node-ip=10.240.0.1".into(),
+            format!("--cidr={}", addr::KWOK_POD_CIDR),
+            format!("--node-ip={}", addr::KWOK_NODE_IP),
         ])
         .spawn(dir)?;
+    if let Some(node) = node {
+        real_node::start(dir, tools, node)?;
+    }
     kubectl(dir, &["apply", "-f", &p(dir.join("node.yaml"))])?;
     kubectl(dir, &["apply", "-f", &p(dir.join("storageclass.yaml"))])?;
     wait_for("fake nodes Ready", dir, Duration::from_secs(60), || {
@@ -361,10 +437,17 @@ fn kubectl_out(dir: &Path, args: &[&str]) -> Result<String> {
 
 pub fn down(dir: &Path) -> Result<()> {
     if !dir.exists() {
+        if real_node::network::link_exists(real_node::addr::BRIDGE) {
+            // A run killed before it wrote `.cluster/`: only its network can be left.
+            real_node::network::down()?;
+        }
         println!("==> no local control plane");
         return Ok(());
     }
     procs::stop_all(dir, &[operator::NAME])?;
+    if has_real_node(dir) || real_node::network::link_exists(real_node::addr::BRIDGE) {
+        real_node::stop(dir, &Tools::locate(&tools::cache_dir()?))?;
+    }
     let mut order = DAEMONS;
     order.reverse();
     procs::stop_all(dir, &order)?;
@@ -377,7 +460,11 @@ pub fn down(dir: &Path) -> Result<()> {
 }
 
 fn status(dir: &Path) -> Result<()> {
-    for name in DAEMONS.iter().chain([&operator::NAME]) {
+    for name in DAEMONS
+        .iter()
+        .chain(real_node::DAEMONS.iter())
+        .chain([&operator::NAME])
+    {
         match procs::alive(dir, name) {
             Some(pid) => println!("{name:<24} running (pid {pid})"),
             None => println!("{name:<24} stopped"),

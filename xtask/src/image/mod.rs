@@ -192,6 +192,42 @@ pub fn build(only: Option<Only>) -> Result<Vec<BuiltImage>> {
     Ok(built)
 }
 
+/// A one-file image: the static `binary` at `/<name>`, its entrypoint, run as `user`, written
+/// as a layout in `out` and pushed to `<registry>/<repository>:<tag>` (the real node's pause
+/// image).
+pub fn push_static_binary(
+    registry: &str,
+    repository: &str,
+    tag: &str,
+    (name, binary): (&str, Vec<u8>),
+    user: &str,
+    out: &std::path::Path,
+) -> Result<PushedImage> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    std::fs::create_dir_all(layout::blobs(out))?;
+    let blob = layer::write(
+        &layout::blobs(out),
+        vec![layer::Entry::file(name, 0o755, binary)],
+    )?;
+    let config = oci_spec::image::ConfigBuilder::default()
+        .user(user)
+        .entrypoint(vec![format!("/{name}")])
+        .build()?;
+    layout::write_image(
+        out,
+        &layout::ImageSpec {
+            layers: vec![(blob, "cargo xtask cluster up".to_owned())],
+            config,
+            tag: tag.to_owned(),
+        },
+    )?;
+    layout::validate(out)?;
+    let registry = Registry::anonymous(registry);
+    push::block_on(push::push_layout(&registry, out, repository, tag))
+}
+
 /// A one-layer image from the cache, or written and validated.
 fn rust_image(
     repository: &'static str,
