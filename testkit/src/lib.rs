@@ -15,5 +15,6 @@ pub mod http;
 pub mod location;
 #[cfg(feature = "server")]
 pub mod ollama;
+pub mod raw_http;
 #[cfg(feature = "server")]
 pub mod seaweed;

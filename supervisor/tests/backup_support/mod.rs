@@ -4,8 +4,8 @@
 use std::{
     collections::BTreeMap,
     fs,
-    io::{Read, Write},
-    net::{Ipv4Addr, SocketAddr, TcpStream},
+    io::Write,
+    net::{Ipv4Addr, SocketAddr},
     os::unix::fs::{PermissionsExt, symlink},
     path::Path,
     time::{Duration, Instant},
@@ -214,30 +214,17 @@ fn raw(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("connect: {e}"));
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
+    openclaw_testkit::raw_http::exchange(
+        address,
+        &format!(
+            "{method} {path} HTTP/1.0\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("read: {e}"));
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 /// Writes `size` pseudo-random (incompressible) bytes from `seed`.

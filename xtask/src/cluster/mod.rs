@@ -374,10 +374,16 @@ pub fn install_crds(dir: &Path) -> Result<()> {
     )
 }
 
-fn wait_for(
+fn wait_for(what: &str, dir: &Path, timeout: Duration, ready: impl FnMut() -> bool) -> Result<()> {
+    wait_until(what, dir, timeout, &DAEMONS, ready)
+}
+
+/// Polls `ready` until it holds, failing at `timeout` or as soon as one of `daemons` exits.
+pub fn wait_until(
     what: &str,
     dir: &Path,
     timeout: Duration,
+    daemons: &[&str],
     mut ready: impl FnMut() -> bool,
 ) -> Result<()> {
     let deadline = Instant::now() + timeout;
@@ -385,7 +391,7 @@ fn wait_for(
         if ready() {
             return Ok(());
         }
-        if let Some(name) = DAEMONS.iter().find(|n| procs::exited(dir, n)) {
+        if let Some(name) = daemons.iter().find(|n| procs::exited(dir, n)) {
             bail!(
                 "{name} exited during start-up; see {}",
                 dir.join("logs").join(format!("{name}.log")).display()

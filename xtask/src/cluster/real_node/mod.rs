@@ -14,12 +14,7 @@ mod pause;
 mod storage;
 pub mod tools;
 
-use std::{
-    fs,
-    path::Path,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{fs, path::Path, process::Command, time::Duration};
 
 use anyhow::{Context, Result, bail};
 
@@ -268,28 +263,6 @@ pub fn stop(dir: &Path, cp: &Tools) -> Result<()> {
     Ok(())
 }
 
-fn wait_for(
-    dir: &Path,
-    what: &str,
-    timeout: Duration,
-    mut ready: impl FnMut() -> bool,
-) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ready() {
-            return Ok(());
-        }
-        if let Some(name) = DAEMONS.iter().find(|n| procs::exited(dir, n)) {
-            bail!(
-                "{name} exited during start-up; see {}",
-                dir.join("logs").join(format!("{name}.log")).display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    bail!(
-        "timed out after {}s waiting for {what}; logs are in {}",
-        timeout.as_secs(),
-        dir.join("logs").display()
-    )
+fn wait_for(dir: &Path, what: &str, timeout: Duration, ready: impl FnMut() -> bool) -> Result<()> {
+    super::wait_until(what, dir, timeout, &DAEMONS, ready)
 }
