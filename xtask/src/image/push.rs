@@ -82,7 +82,8 @@ impl Registry {
     }
 }
 
-/// Whether `host[:port]` names this machine or a private network (plain HTTP is fine there).
+/// Whether `host[:port]` names this machine, a private network or the benchmarking range
+/// 198.18.0.0/15 of the local real node's bridge (plain HTTP is fine there).
 pub fn is_local(host: &str) -> bool {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.parse::<u16>().is_ok() => name,
@@ -93,7 +94,13 @@ pub fn is_local(host: &str) -> bool {
         return true;
     }
     match name.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(IpAddr::V4(ip)) => {
+            let [a, b, ..] = ip.octets();
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || (a == 198 && b & 0xfe == 18)
+        }
         Ok(IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unique_local(),
         Err(_) => false,
     }
@@ -215,6 +222,7 @@ mod tests {
             "ghcr.io",
             "registry.example.com:5000",
             "8.8.8.8:443",
+            "198.20.0.1:5000",
             "[2001:db8::1]:5000",
         ] {
             assert!(!is_local(remote), "{remote}");

@@ -131,9 +131,60 @@ pub fn remove_log_links(pod_logs: &Path) {
     }
 }
 
+/// Removes what the kubelet, kube-proxy and kube-router leave in iptables (chains named
+/// `KUBE-*` and every jump to them), for IPv4 and IPv6: the dump is filtered and restored
+/// whole, so the rules of anything else on the machine stay as they are.
+pub fn remove_kube_iptables() {
+    for (save, restore) in [
+        ("iptables-save", "iptables-restore"),
+        ("ip6tables-save", "ip6tables-restore"),
+    ] {
+        let Ok(out) = std::process::Command::new(save).output() else {
+            continue;
+        };
+        let dump = String::from_utf8_lossy(&out.stdout);
+        if !dump.contains("KUBE-") {
+            continue;
+        }
+        let kept = without_kube_chains(&dump);
+        if let Ok(mut child) = std::process::Command::new(restore)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+        {
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                let _ = stdin.write_all(kept.as_bytes());
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An iptables-save dump without the `KUBE-*` chains and the rules that jump to them.
+pub fn without_kube_chains(dump: &str) -> String {
+    dump.lines()
+        .filter(|line| {
+            !(line.starts_with(":KUBE-")
+                || line.starts_with("-A KUBE-")
+                || line.contains(" -j KUBE-"))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kube_chains_and_jumps_are_dropped_and_the_rest_kept() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\n\
+-A INPUT -p tcp --dport 22 -j ACCEPT\n-A KUBE-FIREWALL -j DROP\nCOMMIT\n";
+        assert_eq!(
+            without_kube_chains(dump),
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+        );
+    }
 
     #[test]
     fn mountinfo_paths_are_unescaped() {

@@ -100,6 +100,15 @@ pub fn start(dir: &Path, cp: &Tools, node: &NodeTools) -> Result<()> {
         ])
         .env("PATH", system_path(node))
         .spawn(dir)?;
+
+    wait_for(dir, "node-0 Ready", Duration::from_secs(120), || {
+        let jsonpath = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+        super::kubectl_output(dir, &["get", "node", NODE_NAME, "-o", jsonpath])
+            .is_ok_and(|s| s.trim() == "True")
+    })?;
+
+    // kube-router reads the node's address from its status, which the kubelet writes once
+    // registered.
     Daemon::new("kube-router", &node.kube_router)
         .args([
             format!("--kubeconfig={}", dir.join("kubeconfig").display()),
@@ -110,6 +119,7 @@ pub fn start(dir: &Path, cp: &Tools, node: &NodeTools) -> Result<()> {
             "--enable-cni=false".into(),
             "--enable-pod-egress=false".into(),
             "--enable-ipv6=false".into(),
+            format!("--service-cluster-ip-range={}", addr::SERVICE_CIDR),
             "--health-port=0".into(),
             "--metrics-port=0".into(),
             "--iptables-sync-period=30s".into(),
@@ -117,13 +127,6 @@ pub fn start(dir: &Path, cp: &Tools, node: &NodeTools) -> Result<()> {
         ])
         .env("PATH", system_path(node))
         .spawn(dir)?;
-
-    wait_for(dir, "node-0 Ready", Duration::from_secs(120), || {
-        let jsonpath = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
-        super::kubectl_output(dir, &["get", "node", NODE_NAME, "-o", jsonpath])
-            .is_ok_and(|s| s.trim() == "True")
-    })?;
-
     storage::start(dir, &paths, node)?;
     Ok(())
 }
@@ -248,6 +251,7 @@ pub fn stop(dir: &Path, cp: &Tools) -> Result<()> {
             .env("PATH", system_path(&node))
             .output();
     }
+    cleanup::remove_kube_iptables();
     network::down()?;
     let left = cleanup::mounts_under(&paths.root);
     if !left.is_empty() {
