@@ -25,7 +25,11 @@ pub fn write_all(dir: &Path, tools: &Tools, real: bool) -> Result<()> {
     fs::write(dir.join("node.yaml"), NODE)?;
     fs::write(
         dir.join("namespace.yaml"),
-        if real { REAL_NAMESPACE } else { NAMESPACE },
+        if real {
+            format!("{NAMESPACE}{REAL_NODE_ANNOTATION}")
+        } else {
+            NAMESPACE.to_owned()
+        },
     )?;
     // With the real node the default StorageClass is local-path (real_node/storage.rs).
     let class = if real {
@@ -131,15 +135,8 @@ const POD_NODE_SELECTOR: &str = "podNodeSelectorPluginConfig:
   clusterDefaultNodeSelector: type=kwok
 ";
 
-/// The guide's namespace; with the real node its pods really run there.
-const REAL_NAMESPACE: &str = "apiVersion: v1
-kind: Namespace
-metadata:
-  name: openclaw
-  labels:
-    pod-security.kubernetes.io/enforce: restricted
-    pod-security.kubernetes.io/enforce-version: latest
-  annotations:
+/// With the real node, the guide's namespace runs its pods there.
+const REAL_NODE_ANNOTATION: &str = "  annotations:
     scheduler.alpha.kubernetes.io/node-selector: type=real
 ";
 
