@@ -46,33 +46,26 @@ pub fn write_all(dir: &Path, tools: &Tools, real: bool) -> Result<()> {
 /// `system:nodes`, what the Node authorizer and NodeRestriction expect).
 pub fn node_kubeconfig(dir: &Path) -> String {
     let pki = dir.join("pki");
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: openclaw-local
-  cluster:
-    server: https://{NODE_IP}:{APISERVER_PORT}
-    certificate-authority: {ca}
-users:
-- name: node-0
-  user:
-    client-certificate: {crt}
-    client-key: {key}
-contexts:
-- name: node-0
-  context:
-    cluster: openclaw-local
-    user: node-0
-current-context: node-0
-",
-        ca = pki.join("ca.crt").display(),
-        crt = pki.join("kubelet-client.crt").display(),
-        key = pki.join("kubelet-client.key").display(),
+    kubeconfig_for(
+        dir,
+        NODE_IP,
+        "node-0",
+        &format!(
+            "client-certificate: {}\n    client-key: {}",
+            pki.join("kubelet-client.crt").display(),
+            pki.join("kubelet-client.key").display()
+        ),
     )
 }
 
+/// The admin's kubeconfig (a static token), what every tool and test of the project uses.
 fn kubeconfig(dir: &Path, host: &str) -> String {
+    kubeconfig_for(dir, host, "local-admin", &format!("token: {ADMIN_TOKEN}"))
+}
+
+/// A kubeconfig for `user` with `credentials` (lines of its `user:` block) against the local
+/// API server at `host`.
+fn kubeconfig_for(dir: &Path, host: &str, user: &str, credentials: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Config
@@ -82,14 +75,14 @@ clusters:
     server: https://{host}:{APISERVER_PORT}
     certificate-authority: {ca}
 users:
-- name: local-admin
+- name: {user}
   user:
-    token: {ADMIN_TOKEN}
+    {credentials}
 contexts:
 - name: openclaw-local
   context:
     cluster: openclaw-local
-    user: local-admin
+    user: {user}
     namespace: default
 current-context: openclaw-local
 ",
