@@ -111,7 +111,37 @@ impl TestCluster {
 
     /// Creates a fresh namespace for one test, enforcing Pod Security `restricted`.
     pub async fn namespace(&self, prefix: &str) -> Result<TestNamespace> {
-        TestNamespace::create(self, prefix).await
+        TestNamespace::create(self, prefix, false).await
+    }
+
+    /// Like [`Self::namespace`], its pods on the real node `node-0` (PodNodeSelector
+    /// `type=real`); fails, saying how to get one, when the control plane has no real node.
+    pub async fn real_namespace(&self, prefix: &str) -> Result<TestNamespace> {
+        let ready = self
+            .kubectl(
+                &[
+                    "get",
+                    "node",
+                    "node-0",
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ],
+                None,
+            )
+            .unwrap_or_default();
+        if ready.trim() != "True" {
+            bail!(
+                "this test runs pods on the real node node-0, which is not Ready ({}): start the \
+                 control plane with it, `cargo xtask cluster down && cargo xtask cluster up` as \
+                 root (see docs/real-node.md), or run everything with `cargo xtask test`",
+                if ready.trim().is_empty() {
+                    "absent"
+                } else {
+                    ready.trim()
+                }
+            );
+        }
+        TestNamespace::create(self, prefix, true).await
     }
 }
 
@@ -126,7 +156,7 @@ pub struct TestNamespace {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestNamespace {
-    async fn create(cluster: &TestCluster, prefix: &str) -> Result<Self> {
+    async fn create(cluster: &TestCluster, prefix: &str, real_node: bool) -> Result<Self> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -150,6 +180,13 @@ impl TestNamespace {
                         .map(|(k, v)| ((*k).into(), (*v).into()))
                         .collect(),
                 ),
+                annotations: real_node.then(|| {
+                    [(
+                        "scheduler.alpha.kubernetes.io/node-selector".to_owned(),
+                        "type=real".to_owned(),
+                    )]
+                    .into()
+                }),
                 ..Default::default()
             },
             ..Default::default()

@@ -6,6 +6,7 @@ pub mod json;
 pub mod operator;
 pub mod pod;
 pub mod process;
+pub mod real_node;
 pub mod seed;
 pub mod wait;
 

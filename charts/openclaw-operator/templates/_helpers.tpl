@@ -65,6 +65,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Runtime image reference (init and supervisor of the agent pods), same rule as the operator's. */}}
+{{- define "openclaw-operator.runtimeImage" -}}
+{{- if .Values.runtimeImage.digest }}
+{{- printf "%s@%s" .Values.runtimeImage.repository .Values.runtimeImage.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.runtimeImage.repository (.Values.runtimeImage.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
 {{/* Checks across values that the JSON schema cannot express; fails the render with a clear line. */}}
 {{- define "openclaw-operator.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}

@@ -23,14 +23,7 @@ pub fn write_all(dir: &Path, tools: &Tools, real: bool) -> Result<()> {
     }
     fs::write(dir.join("admission.yaml"), admission)?;
     fs::write(dir.join("node.yaml"), NODE)?;
-    fs::write(
-        dir.join("namespace.yaml"),
-        if real {
-            format!("{NAMESPACE}{REAL_NODE_ANNOTATION}")
-        } else {
-            NAMESPACE.to_owned()
-        },
-    )?;
+    fs::write(dir.join("namespace.yaml"), namespace("openclaw", real))?;
     // With the real node the default StorageClass is local-path (real_node/storage.rs).
     let class = if real {
         STORAGE_CLASS.replace("\"true\"", "\"false\"")
@@ -128,19 +121,28 @@ const POD_NODE_SELECTOR: &str = "podNodeSelectorPluginConfig:
   clusterDefaultNodeSelector: type=kwok
 ";
 
-/// With the real node, the guide's namespace runs its pods there.
-const REAL_NODE_ANNOTATION: &str = "  annotations:
-    scheduler.alpha.kubernetes.io/node-selector: type=real
-";
-
-const NAMESPACE: &str = "apiVersion: v1
+/// A namespace under Pod Security `restricted`; with the real node, annotated so that its pods
+/// run there (the guide's namespace, the operator's).
+pub fn namespace(name: &str, real: bool) -> String {
+    let mut yaml = format!(
+        "apiVersion: v1
 kind: Namespace
 metadata:
-  name: openclaw
+  name: {name}
   labels:
     pod-security.kubernetes.io/enforce: restricted
     pod-security.kubernetes.io/enforce-version: latest
-";
+"
+    );
+    if real {
+        yaml.push_str(
+            "  annotations:
+    scheduler.alpha.kubernetes.io/node-selector: type=real
+",
+        );
+    }
+    yaml
+}
 
 /// Two fake nodes: a general one, and a GPU node labelled like the guide's dedicated pool
 /// (`openclaw.rocks/nodepool=openclaw`). It is not tainted, so that the guide's GPU example

@@ -1,5 +1,6 @@
 //! `cargo xtask cluster up|down|status|env`: the local control plane on loopback.
 
+mod chart;
 mod files;
 mod operator;
 mod pki;
@@ -104,7 +105,7 @@ pub fn up(dir: &Path) -> Result<()> {
 pub fn up_with(dir: &Path, real: bool) -> Result<()> {
     if is_running(dir) && has_real_node(dir) == real {
         install_crds(dir)?;
-        operator::restart(dir)?;
+        start_operator(dir, real)?;
         println!(
             "==> local control plane already running; KUBECONFIG={}",
             dir.join("kubeconfig").display()
@@ -149,7 +150,7 @@ pub fn up_with(dir: &Path, real: bool) -> Result<()> {
         return Err(err);
     }
     install_crds(dir)?;
-    operator::restart(dir)?;
+    start_operator(dir, real)?;
     println!(
         "==> local control plane ready in {:.1}s\n    export KUBECONFIG={}\n    export PATH={}:$PATH",
         started.elapsed().as_secs_f64(),
@@ -157,6 +158,15 @@ pub fn up_with(dir: &Path, real: bool) -> Result<()> {
         dir.join("bin").display()
     );
     Ok(())
+}
+
+/// The operator: a host process next to KWOK, the chart's pod on the real node.
+fn start_operator(dir: &Path, real: bool) -> Result<()> {
+    if real {
+        chart::install(dir)
+    } else {
+        operator::restart(dir)
+    }
 }
 
 fn prepare_dirs(dir: &Path, tools: &Tools) -> Result<()> {

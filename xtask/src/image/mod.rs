@@ -29,6 +29,7 @@ use anyhow::{Context, Result, ensure};
 
 pub use push::PushedImage;
 use push::Registry;
+pub use rust::Profile;
 
 /// The project's version: the tag of the operator and runtime images.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -56,6 +57,10 @@ pub struct Args {
     /// Build (and push) only this kind of image.
     #[arg(long, value_enum, env = "OPENCLAW_IMAGE_ONLY")]
     only: Option<Only>,
+    /// Cargo profile of the operator and runtime binaries (`image-test` builds in minutes what
+    /// `release` builds in most of an hour on two cores).
+    #[arg(long, value_enum, default_value_t, env = "OPENCLAW_IMAGE_PROFILE")]
+    profile: Profile,
     /// Registry user name (basic auth; anonymous without it).
     #[arg(long, env = "OPENCLAW_REGISTRY_USERNAME", requires = "password")]
     username: Option<String>,
@@ -80,7 +85,7 @@ pub struct BuiltImage {
 
 pub fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
-    let built = build(args.only)?;
+    let built = build(args.only, args.profile)?;
     println!("built in {:.1} s:", started.elapsed().as_secs_f64());
     for image in &built {
         println!(
@@ -102,12 +107,8 @@ pub fn run(args: &Args) -> Result<()> {
 /// Builds every image (whatever the cache lacks) and pushes them anonymously to `registry`
 /// (`host:port`); returns each `<registry>/<repository>:<tag>` with its digest. The cluster
 /// code calls this before it installs the chart.
-#[allow(
-    dead_code,
-    reason = "the entry point of the real-node cluster (issue 9)"
-)]
-pub fn build_and_push(registry: &str) -> Result<Vec<PushedImage>> {
-    push_all(&Registry::anonymous(registry), &build(None)?)
+pub fn build_and_push(registry: &str, profile: Profile) -> Result<Vec<PushedImage>> {
+    push_all(&Registry::anonymous(registry), &build(None, profile)?)
 }
 
 fn push_all(registry: &Registry, built: &[BuiltImage]) -> Result<Vec<PushedImage>> {
@@ -130,61 +131,55 @@ fn push_all(registry: &Registry, built: &[BuiltImage]) -> Result<Vec<PushedImage
 }
 
 /// Builds the images of `only` (all when `None`) into the cache.
-pub fn build(only: Option<Only>) -> Result<Vec<BuiltImage>> {
+pub fn build(only: Option<Only>, profile: Profile) -> Result<Vec<BuiltImage>> {
     let wants = |kind: Only| only.is_none_or(|only| only == kind);
     let mut built = Vec::new();
-    let packages: Vec<&str> = [
-        (Only::Operator, &["openclaw-operator"][..]),
-        (Only::Runtime, &["openclaw-init", "openclaw-supervisor"][..]),
-    ]
-    .into_iter()
-    .filter(|(kind, _)| wants(*kind))
-    .flat_map(|(_, packages)| packages.iter().copied())
-    .collect();
-    if !packages.is_empty() {
-        let bin = rust::build_static(&packages)?;
-        if wants(Only::Operator) {
-            let operator = rust::read_static(&bin.join(rust::OPERATOR_PATH))?;
-            println!("{}: static, {} bytes", rust::OPERATOR_PATH, operator.len());
-            let hash = cache::input_hash(&[
-                "operator",
-                RUST_REVISION,
-                VERSION,
-                &layer::sha256(&operator),
-            ]);
-            built.push(rust_image(
-                OPERATOR_REPOSITORY,
-                &hash,
-                rust::operator_entries(operator),
-                rust::operator_config(VERSION)?,
-            )?);
-        }
-        if wants(Only::Runtime) {
-            let init = rust::read_static(&bin.join(rust::INIT_PATH))?;
-            let supervisor = rust::read_static(&bin.join(rust::SUPERVISOR_PATH))?;
-            println!(
-                "{}: static, {} bytes; {}: static, {} bytes",
-                rust::INIT_PATH,
-                init.len(),
-                rust::SUPERVISOR_PATH,
-                supervisor.len()
-            );
-            let hash = cache::input_hash(&[
-                "runtime",
-                RUST_REVISION,
-                VERSION,
-                &layer::sha256(&init),
-                &layer::sha256(&supervisor),
-            ]);
-            let image = rust_image(
-                RUNTIME_REPOSITORY,
-                &hash,
-                rust::runtime_entries(init, supervisor),
-                rust::runtime_config(VERSION)?,
-            )?;
-            rust::check_runtime(&layout::validate(&image.layout)?)?;
-            built.push(image);
-        }
+    // One cargo invocation per image: a binary is what `cargo build -p <it>` makes, its
+    // dependencies' features not unified with another image's (the supervisor's TLS roots
+    // would otherwise make the operator's plain-HTTP client look for system certificates).
+    if wants(Only::Operator) {
+        let bin = rust::build_static(&["openclaw-operator"], profile)?;
+        let operator = rust::read_static(&bin.join(rust::OPERATOR_PATH))?;
+        println!("{}: static, {} bytes", rust::OPERATOR_PATH, operator.len());
+        let hash = cache::input_hash(&[
+            "operator",
+            RUST_REVISION,
+            VERSION,
+            &layer::sha256(&operator),
+        ]);
+        built.push(rust_image(
+            OPERATOR_REPOSITORY,
+            &hash,
+            rust::operator_entries(operator),
+            rust::operator_config(VERSION)?,
+        )?);
+    }
+    if wants(Only::Runtime) {
+        let bin = rust::build_static(&["openclaw-init", "openclaw-supervisor"], profile)?;
+        let init = rust::read_static(&bin.join(rust::INIT_PATH))?;
+        let supervisor = rust::read_static(&bin.join(rust::SUPERVISOR_PATH))?;
+        println!(
+            "{}: static, {} bytes; {}: static, {} bytes",
+            rust::INIT_PATH,
+            init.len(),
+            rust::SUPERVISOR_PATH,
+            supervisor.len()
+        );
+        let hash = cache::input_hash(&[
+            "runtime",
+            RUST_REVISION,
+            VERSION,
+            &layer::sha256(&init),
+            &layer::sha256(&supervisor),
+        ]);
+        let image = rust_image(
+            RUNTIME_REPOSITORY,
+            &hash,
+            rust::runtime_entries(init, supervisor),
+            rust::runtime_config(VERSION)?,
+        )?;
+        rust::check_runtime(&layout::validate(&image.layout)?)?;
+        built.push(image);
     }
     if wants(Only::Openclaw) {
         built.extend(openclaw_images()?);
@@ -360,6 +355,14 @@ fn openclaw_images() -> Result<Vec<BuiltImage>> {
             layout: dir,
             digest,
             cached,
+        });
+    }
+    // As upstream, `latest` is the newest version: what an instance without `spec.image.tag`
+    // runs (the guide's `my-agent`).
+    if let Some(newest) = built.last().cloned() {
+        built.push(BuiltImage {
+            tag: openclaw::LATEST_TAG.to_owned(),
+            ..newest
         });
     }
     Ok(built)

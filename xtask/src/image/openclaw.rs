@@ -23,6 +23,9 @@ use super::{
 
 /// The versions built: two, so that updates can be tested.
 pub const VERSIONS: [&str; 2] = ["2026.9.5", "2026.9.6"];
+/// The tag that also names the newest of [`VERSIONS`], as on ghcr.io: the one an instance
+/// runs when nothing pins its image.
+pub const LATEST_TAG: &str = openclaw_api::instance::image::DEFAULT_TAG;
 /// The repository the images are pushed to (`<registry>/openclaw/openclaw:<version>`).
 pub const REPOSITORY: &str = "openclaw/openclaw";
 /// `PATH` of the image (the official node image's).

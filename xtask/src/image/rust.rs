@@ -1,7 +1,7 @@
 //! The project's own images: the operator (`openclaw-operator run`) and the runtime
 //! (`openclaw-init` + `openclaw-supervisor`), each one layer of static binaries, no shell, no libc.
 //!
-//! The binaries are built in release with `+crt-static` on the gnu target (see init/README.md)
+//! The binaries are built (release, or the faster `image-test` profile) with `+crt-static` on the gnu target (see init/README.md)
 //! and refused if they still have a `PT_INTERP` program header (a dynamic loader).
 
 use std::{fs, path::PathBuf, process::Command};
@@ -27,29 +27,58 @@ pub const OPERATOR_PATH: &str = "openclaw-operator";
 pub const OPERATOR_USER: &str = "65532:65532";
 const SOURCE: &str = "https://github.com/openclaw-rocks/openclaw-operator-rs";
 
-/// Builds the static release binaries of `packages` (one cargo invocation) and returns the
-/// directory they are in.
-pub fn build_static(packages: &[&str]) -> Result<PathBuf> {
+/// The cargo profile the Rust images are built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Profile {
+    /// `release`: size-optimised, fat LTO; what is published (the better part of an hour on
+    /// two cores from nothing).
+    #[default]
+    Release,
+    /// `image-test`: the same code without LTO, parallel codegen; what the local control plane
+    /// and the tests run (minutes).
+    ImageTest,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::ImageTest => "image-test",
+        }
+    }
+}
+
+/// Builds the static binaries of `packages` (one cargo invocation) and returns the directory
+/// they are in. They are built in `~/.cache/openclaw-dev/tools/cargo-images` (or `CARGO_TARGET_DIR`),
+/// out of the checkout, so that a fresh clone recompiles only what changed.
+pub fn build_static(packages: &[&str], profile: Profile) -> Result<PathBuf> {
     let root = repo_root()?;
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => crate::tools::cache_dir()?.join("cargo-images"),
+    };
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.args(["build", "--release", "--target", &triple]);
+    command.args(["build", "--profile", profile.name(), "--target", &triple]);
     for package in packages {
         command.args(["-p", package]);
     }
     println!(
-        "==> cargo build --release --target {triple} -p {} (+crt-static)",
-        packages.join(" -p ")
+        "==> cargo build --profile {} --target {triple} -p {} (+crt-static, in {})",
+        profile.name(),
+        packages.join(" -p "),
+        target_dir.display()
     );
     let status = command
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(&root)
         .status()
         .context("running cargo build")?;
     if !status.success() {
         bail!("building the static binaries failed ({status})");
     }
-    Ok(root.join("target").join(&triple).join("release"))
+    Ok(target_dir.join(&triple).join(profile.name()))
 }
 
 /// Reads a binary and checks it is static.

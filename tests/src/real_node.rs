@@ -1,0 +1,195 @@
+//! Tests on the real node `node-0`: the operator installed by its chart as a real pod, and
+//! commands run inside real containers.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::{TestCluster, TestNamespace, cluster::repo_root};
+
+/// The release `cargo xtask cluster up` installed; its image values are the ones the tests use.
+const CLUSTER_RELEASE: (&str, &str) = ("openclaw-operator", "openclaw-operator-system");
+
+/// The operator of one test: the chart installed in the test's namespace, watching only it.
+#[derive(Debug)]
+pub struct ChartOperator {
+    pub release: String,
+    pub namespace: String,
+    cluster: TestCluster,
+}
+
+impl ChartOperator {
+    /// `helm install`s the chart into `ns` with the images the control plane's own release
+    /// runs (built and pushed by `cargo xtask cluster up`), and waits for the pod to be Ready.
+    pub fn install(cluster: &TestCluster, ns: &TestNamespace, extra: &[&str]) -> Result<Self> {
+        let out = cluster.tool(
+            "helm",
+            &[
+                "get",
+                "values",
+                CLUSTER_RELEASE.0,
+                "-n",
+                CLUSTER_RELEASE.1,
+                "-o",
+                "json",
+            ],
+            None,
+        )?;
+        if !out.status.success() {
+            bail!(
+                "the control plane has no operator release ({}): start it with the real node, \
+                 `cargo xtask cluster up` as root (see docs/real-node.md)",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let values: Value = serde_json::from_slice(&out.stdout)?;
+        let image = |key: &str, field: &str| -> Result<String> {
+            values[key][field]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("the cluster's release has no {key}.{field}"))
+        };
+        let release = format!("op-{}", ns.name);
+        let chart = repo_root().join("charts/openclaw-operator");
+        let mut args: Vec<String> = [
+            "install",
+            &release,
+            &chart.display().to_string(),
+            "--namespace",
+            &ns.name,
+            "--wait",
+            "--timeout",
+            "180s",
+        ]
+        .map(String::from)
+        .to_vec();
+        for set in [
+            format!("image.repository={}", image("image", "repository")?),
+            format!("image.digest={}", image("image", "digest")?),
+            format!(
+                "runtimeImage.repository={}",
+                image("runtimeImage", "repository")?
+            ),
+            format!("runtimeImage.digest={}", image("runtimeImage", "digest")?),
+            format!("watchNamespace={}", ns.name),
+            "log.format=plain".to_owned(),
+            "resyncInterval=10s".to_owned(),
+        ]
+        .into_iter()
+        .chain(extra.iter().map(|s| (*s).to_owned()))
+        {
+            args.push("--set".into());
+            args.push(set);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cluster.tool("helm", &args, None)?;
+        if !out.status.success() {
+            let pods = cluster
+                .kubectl(&["describe", "pods", "-n", &ns.name], None)
+                .unwrap_or_default();
+            bail!(
+                "helm install {release} failed: {}{}\n{pods}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(Self {
+            release,
+            namespace: ns.name.clone(),
+            cluster: cluster.clone(),
+        })
+    }
+
+    /// The name of the operator pod that is Ready (the one holding the Lease with one replica).
+    pub fn pod(&self) -> Result<String> {
+        let names = self.cluster.kubectl(
+            &[
+                "get",
+                "pods",
+                "-n",
+                &self.namespace,
+                "-l",
+                "app.kubernetes.io/name=openclaw-operator",
+                "--field-selector=status.phase=Running",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+            None,
+        )?;
+        names
+            .split_whitespace()
+            .next()
+            .map(str::to_owned)
+            .context("no running operator pod")
+    }
+
+    /// The operator's log (every container of the release's pods).
+    pub fn logs(&self) -> String {
+        self.cluster
+            .kubectl(
+                &[
+                    "logs",
+                    "-n",
+                    &self.namespace,
+                    "-l",
+                    "app.kubernetes.io/name=openclaw-operator",
+                    "--tail=200",
+                ],
+                None,
+            )
+            .unwrap_or_else(|e| format!("(no logs: {e:#})"))
+    }
+}
+
+impl Drop for ChartOperator {
+    fn drop(&mut self) {
+        // Cluster-scoped objects (ClusterRoles and bindings) do not go with the namespace.
+        let _ = self.cluster.tool(
+            "helm",
+            &[
+                "uninstall",
+                &self.release,
+                "-n",
+                &self.namespace,
+                "--wait=false",
+            ],
+            None,
+        );
+    }
+}
+
+/// Runs `command` in `container` of `pod` (`kubectl exec`), returning stdout; fails with
+/// stderr and the exit status.
+pub fn exec(
+    cluster: &TestCluster,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    command: &[&str],
+) -> Result<String> {
+    let mut args = vec!["exec", "-n", ns, pod, "-c", container, "--"];
+    args.extend_from_slice(command);
+    cluster.kubectl(&args, None)
+}
+
+/// Runs a shell script in the container (the OpenClaw image has Debian's `sh`).
+pub fn sh(
+    cluster: &TestCluster,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    script: &str,
+) -> Result<String> {
+    exec(cluster, ns, pod, container, &["sh", "-c", script])
+}
+
+/// Seconds since `from`, for the figures the tests print.
+pub fn seconds(from: std::time::Instant) -> f64 {
+    from.elapsed().as_secs_f64()
+}
+
+/// How long a real pod may take to become Ready on this machine: the first pull of the
+/// OpenClaw image into containerd, the init container, the gateway's own start (about 10 s
+/// on two cores, see the fixtures) and the kubelet's probe period.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
