@@ -20,9 +20,10 @@ pub struct ChartOperator {
 }
 
 impl ChartOperator {
-    /// `helm install`s the chart into `ns` with the images the control plane's own release
-    /// runs (built and pushed by `cargo xtask cluster up`), and waits for the pod to be Ready.
-    pub fn install(cluster: &TestCluster, ns: &TestNamespace, extra: &[&str]) -> Result<Self> {
+    /// `helm install`s the chart into `ns`, watching namespace `watch`, with the images the
+    /// control plane's own release runs (built and pushed by `cargo xtask cluster up`), and
+    /// waits for the pod to be Ready.
+    pub fn install(cluster: &TestCluster, ns: &TestNamespace, watch: &str) -> Result<Self> {
         let out = cluster.tool(
             "helm",
             &[
@@ -72,13 +73,10 @@ impl ChartOperator {
                 image("runtimeImage", "repository")?
             ),
             format!("runtimeImage.digest={}", image("runtimeImage", "digest")?),
-            format!("watchNamespace={}", ns.name),
+            format!("watchNamespace={watch}"),
             "log.format=plain".to_owned(),
             "resyncInterval=10s".to_owned(),
-        ]
-        .into_iter()
-        .chain(extra.iter().map(|s| (*s).to_owned()))
-        {
+        ] {
             args.push("--set".into());
             args.push(set);
         }

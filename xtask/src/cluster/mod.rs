@@ -35,9 +35,10 @@ pub enum Action {
     /// kube-router, local-path provisioner, image registry) and KWOK with two fake nodes (one with
     /// GPUs), install the CRDs, and write `.cluster/kubeconfig`.
     Up {
-        /// Also start the real node `node-0` (needs root; in progress, see docs/real-node.md).
-        #[arg(long, env = "OPENCLAW_REAL_NODE")]
-        real_node: bool,
+        /// Start only the control plane and the KWOK nodes, without the real node `node-0`
+        /// (which needs root, see docs/real-node.md); the operator then runs as a host process.
+        #[arg(long, env = "OPENCLAW_KWOK_ONLY")]
+        kwok_only: bool,
     },
     /// Stop every process `up` started and remove `.cluster/`.
     Down,
@@ -50,7 +51,7 @@ pub enum Action {
 pub fn run(action: Action) -> Result<()> {
     let dir = state_dir()?;
     match action {
-        Action::Up { real_node } => up_with(&dir, real_node),
+        Action::Up { kwok_only } => up_with(&dir, !kwok_only),
         Action::Down => down(&dir),
         Action::Status => status(&dir),
         Action::Env => {
@@ -96,10 +97,11 @@ pub fn is_running(dir: &Path) -> bool {
         && apiserver_ready(dir)
 }
 
-/// Brings the control plane up, with the real node when `OPENCLAW_REAL_NODE` is set.
+/// Brings the control plane up, with the real node unless `OPENCLAW_KWOK_ONLY` is set.
 pub fn up(dir: &Path) -> Result<()> {
-    let real = std::env::var("OPENCLAW_REAL_NODE").is_ok_and(|v| !v.is_empty() && v != "0");
-    up_with(dir, real)
+    let kwok_only = std::env::var("OPENCLAW_KWOK_ONLY")
+        .is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    up_with(dir, !kwok_only)
 }
 
 pub fn up_with(dir: &Path, real: bool) -> Result<()> {

@@ -87,7 +87,8 @@ pub fn check_system() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "the real node needs root (it mounts, creates a bridge and cgroups); run as root, or \
-             leave out --real-node for the control plane with KWOK nodes only"
+             start the control plane with KWOK nodes only: cargo xtask cluster up --kwok-only \
+             (OPENCLAW_KWOK_ONLY=1 for cargo xtask test)"
         );
     }
     let missing: Vec<String> = SYSTEM_PROGRAMS

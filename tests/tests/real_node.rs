@@ -1,0 +1,564 @@
+//! The whole path on the real node `node-0`: the chart's operator as a real pod, the guide's
+//! `my-agent` in a real container (init container, supervisor, the real OpenClaw gateway), the
+//! kernel's view of the gateway, the NetworkPolicy as a real implementation enforces it, and
+//! the faults a user meets: a crashing gateway, a deleted pod, a rotated Secret, a lost
+//! operator.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    coordination::v1::Lease,
+    core::v1::{Pod, Secret},
+};
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+use openclaw_api::instance::Phase;
+use openclaw_tests::{
+    TestCluster,
+    instances::{self, create_secret},
+    real_node::{ChartOperator, READY_TIMEOUT, seconds, sh},
+    seed::fixtures_dir,
+    wait,
+};
+
+const CONTAINER: &str = "openclaw";
+const GATEWAY_PORT: u16 = 18789;
+const STATUS_PORT: u16 = 9090;
+
+/// The guide's first example, unchanged but for its namespace.
+fn my_agent() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        fixtures_dir().join("01-my-agent.yaml"),
+    )?)
+}
+
+async fn running(cluster: &TestCluster, ns: &str, name: &str) -> Result<()> {
+    wait::until(
+        &format!("{ns}/{name} Running and Ready"),
+        READY_TIMEOUT,
+        || instances::in_phase(cluster, ns, name, Phase::Running, "True"),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn pod(cluster: &TestCluster, ns: &str, name: &str) -> Result<Pod> {
+    Ok(Api::<Pod>::namespaced(cluster.client.clone(), ns)
+        .get(name)
+        .await?)
+}
+
+fn uid<K: kube::Resource>(object: &K) -> String {
+    object.meta().uid.clone().unwrap_or_default()
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map(|c| c.iter().map(|c| c.restart_count).sum())
+        .unwrap_or_default()
+}
+
+/// The gateway child of the supervisor (PID 1): the process titled `openclaw-gateway`.
+fn gateway_pid(cluster: &TestCluster, ns: &str, pod: &str) -> Result<u32> {
+    let out = sh(
+        cluster,
+        ns,
+        pod,
+        CONTAINER,
+        r#"for p in /proc/[0-9]*; do
+             if [ "$(tr '\0' ' ' < $p/cmdline 2>/dev/null | cut -d' ' -f1)" = openclaw-gateway ] \
+                && grep -q '^PPid:[[:space:]]*1$' $p/status; then basename $p; fi
+           done"#,
+    )?;
+    let pids: Vec<u32> = out
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    match pids.as_slice() {
+        [pid] => Ok(*pid),
+        _ => bail!("expected one gateway child of PID 1 in {pod}, found {pids:?}"),
+    }
+}
+
+/// `Field:\tvalue` lines of `/proc/<pid>/status`.
+fn proc_status(
+    cluster: &TestCluster,
+    ns: &str,
+    pod: &str,
+    pid: u32,
+) -> Result<Vec<(String, String)>> {
+    let text = sh(
+        cluster,
+        ns,
+        pod,
+        CONTAINER,
+        &format!("cat /proc/{pid}/status"),
+    )?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect())
+}
+
+fn field<'a>(status: &'a [(String, String)], key: &str) -> &'a str {
+    status
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// What a TCP connection from a container to `host:port` meets: `open`, or the error code
+/// (kube-router rejects what a policy forbids, `ECONNREFUSED`; nothing listening is the same).
+fn connect(
+    cluster: &TestCluster,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    host: &str,
+    port: u16,
+) -> Result<String> {
+    let script = format!(
+        "const s = require('net').connect({{host: '{host}', port: {port}, timeout: 3000}});\
+         s.on('connect', () => {{ console.log('open'); process.exit(0); }});\
+         s.on('timeout', () => {{ console.log('timeout'); process.exit(0); }});\
+         s.on('error', (e) => {{ console.log(e.code); process.exit(0); }});"
+    );
+    let out =
+        openclaw_tests::real_node::exec(cluster, ns, pod, container, &["node", "-e", &script])?;
+    Ok(out.trim().to_owned())
+}
+
+#[tokio::test]
+async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.real_namespace("real-agent").await?;
+    let operator = ChartOperator::install(&cluster, &ns, &ns.name)?;
+    create_secret(
+        &cluster,
+        &ns.name,
+        "openclaw-api-keys",
+        &[("ANTHROPIC_API_KEY", "sk-ant-first")],
+    )
+    .await?;
+
+    // Applied unchanged (but for the namespace), it reaches Running/Ready in a real container.
+    let applied = Instant::now();
+    instances::apply(&cluster, &ns.name, &my_agent()?)?;
+    running(&cluster, &ns.name, "my-agent")
+        .await
+        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    println!(
+        "my-agent: apply → Running/Ready in {:.1} s (cold start)",
+        seconds(applied)
+    );
+    let instance = instances::get(&cluster, &ns.name, "my-agent").await?;
+    let status = instance.status.clone().unwrap_or_default();
+    let supervisor = status.supervisor.clone().context("no status.supervisor")?;
+    ensure!(
+        supervisor.gateway_healthy == Some(true),
+        "the operator pod did not read a healthy gateway from /status: {supervisor:?}"
+    );
+    ensure!(
+        supervisor.versions.get("openclaw").map(String::as_str) == Some("2026.9.6"),
+        "the gateway version from the pod's /status: {supervisor:?}"
+    );
+    let pod_name = "my-agent-0";
+    let first = pod(&cluster, &ns.name, pod_name).await?;
+    ensure!(
+        first.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-0"),
+        "my-agent-0 is not on the real node"
+    );
+
+    // The gateway answers inside the pod.
+    let health = sh(
+        &cluster,
+        &ns.name,
+        pod_name,
+        CONTAINER,
+        &format!(
+            "node -e \"fetch('http://127.0.0.1:{GATEWAY_PORT}/healthz').then(r => r.text().then(t => console.log(r.status, t)))\""
+        ),
+    )?;
+    ensure!(
+        health.starts_with("200"),
+        "the gateway's /healthz: {health}"
+    );
+
+    // The kernel's view of the gateway child and of the container.
+    let gateway = gateway_pid(&cluster, &ns.name, pod_name)?;
+    let proc = proc_status(&cluster, &ns.name, pod_name, gateway)?;
+    assert_eq!(field(&proc, "CapEff"), "0000000000000000", "gateway CapEff");
+    assert_eq!(field(&proc, "NoNewPrivs"), "1", "gateway NoNewPrivs");
+    assert_eq!(
+        field(&proc, "Seccomp"),
+        "2",
+        "gateway seccomp mode (filter)"
+    );
+    assert_eq!(field(&proc, "Uid").split_whitespace().next(), Some("1000"));
+    let environ = sh(
+        &cluster,
+        &ns.name,
+        pod_name,
+        CONTAINER,
+        "cat /proc/1/environ 2>&1 >/dev/null; echo rc=$?",
+    )?;
+    assert!(
+        environ.contains("Permission denied") && !environ.contains("rc=0"),
+        "the supervisor's environment is readable by the gateway's user: {environ}"
+    );
+    let write = sh(
+        &cluster,
+        &ns.name,
+        pod_name,
+        CONTAINER,
+        "touch /usr/probe 2>&1; echo rc=$?",
+    )?;
+    assert!(
+        write.contains("Read-only file system"),
+        "the root filesystem is writable: {write}"
+    );
+
+    // Fault 1: the gateway dies; the supervisor restarts it, the pod does not restart.
+    sh(
+        &cluster,
+        &ns.name,
+        pod_name,
+        CONTAINER,
+        &format!("kill -9 {gateway}"),
+    )?;
+    let killed = Instant::now();
+    wait::until(
+        "the supervisor to count a gateway restart",
+        Duration::from_secs(120),
+        || async {
+            let instance = instances::get(&cluster, &ns.name, "my-agent").await?;
+            let supervisor = instance.status.and_then(|s| s.supervisor);
+            Ok(supervisor
+                .filter(|s| {
+                    s.gateway.as_ref().is_some_and(|g| g.restarts >= 1)
+                        && s.gateway_healthy == Some(true)
+                })
+                .map(|_| ()))
+        },
+    )
+    .await?;
+    println!("gateway killed → healthy again in {:.1} s", seconds(killed));
+    let after_kill = pod(&cluster, &ns.name, pod_name).await?;
+    assert_eq!(uid(&after_kill), uid(&first), "the pod was replaced");
+    assert_eq!(restarts(&after_kill), 0, "the container restarted");
+    let respawned = gateway_pid(&cluster, &ns.name, pod_name)?;
+    assert_ne!(respawned, gateway, "the same gateway process");
+
+    // Fault 2: the pod is deleted; it comes back and the warm start skips every cached step.
+    Api::<Pod>::namespaced(cluster.client.clone(), &ns.name)
+        .delete(pod_name, &Default::default())
+        .await?;
+    let deleted = Instant::now();
+    wait::until("a new my-agent-0, Ready", READY_TIMEOUT, || async {
+        let now = pod(&cluster, &ns.name, pod_name).await;
+        Ok(now
+            .ok()
+            .filter(|p| uid(p) != uid(&first) && is_ready(p))
+            .map(|_| ()))
+    })
+    .await?;
+    println!(
+        "pod deleted → new pod Ready in {:.1} s (warm start)",
+        seconds(deleted)
+    );
+    running(&cluster, &ns.name, "my-agent").await?;
+    let warm = wait::until(
+        "the warm start's steps in the status",
+        Duration::from_secs(60),
+        || async {
+            let instance = instances::get(&cluster, &ns.name, "my-agent").await?;
+            let steps = instance
+                .status
+                .and_then(|s| s.supervisor)
+                .map(|s| s.steps)
+                .unwrap_or_default();
+            // The new supervisor's report: every step done.
+            Ok((!steps.is_empty()
+                && steps
+                    .iter()
+                    .all(|s| s.state == openclaw_api::instance::status::StepState::Succeeded))
+            .then_some(steps))
+        },
+    )
+    .await?;
+    for step in &warm {
+        assert!(
+            step.skipped,
+            "the warm start ran step {} again: {warm:?}",
+            step.name
+        );
+    }
+
+    // Fault 3: the API key is rotated; the pod rolls and the gateway sees the new value.
+    let before_rotation = pod(&cluster, &ns.name, pod_name).await?;
+    Api::<Secret>::namespaced(cluster.client.clone(), &ns.name)
+        .patch(
+            "openclaw-api-keys",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"stringData": {"ANTHROPIC_API_KEY": "sk-ant-second"}}),
+            ),
+        )
+        .await?;
+    let rotated = Instant::now();
+    wait::until(
+        "the pod to roll after the Secret changed",
+        READY_TIMEOUT,
+        || async {
+            let now = pod(&cluster, &ns.name, pod_name).await;
+            Ok(now
+                .ok()
+                .filter(|p| uid(p) != uid(&before_rotation) && is_ready(p))
+                .map(|_| ()))
+        },
+    )
+    .await?;
+    println!(
+        "Secret rotated → new pod Ready in {:.1} s",
+        seconds(rotated)
+    );
+    let gateway = gateway_pid(&cluster, &ns.name, pod_name)?;
+    let env = sh(
+        &cluster,
+        &ns.name,
+        pod_name,
+        CONTAINER,
+        &format!("tr '\\0' '\\n' < /proc/{gateway}/environ | grep '^ANTHROPIC_API_KEY='"),
+    )?;
+    assert_eq!(env.trim(), "ANTHROPIC_API_KEY=sk-ant-second");
+
+    // Fault 4: the operator pod is killed; a new one takes the Lease, nothing is re-created.
+    let statefulsets = Api::<StatefulSet>::namespaced(cluster.client.clone(), &ns.name);
+    let sts_before = uid(&statefulsets.get("my-agent").await?);
+    let agent_before = uid(&pod(&cluster, &ns.name, pod_name).await?);
+    let old_operator = operator.pod()?;
+    cluster.kubectl(
+        &[
+            "delete",
+            "pod",
+            "-n",
+            &ns.name,
+            &old_operator,
+            "--grace-period=0",
+            "--force",
+        ],
+        None,
+    )?;
+    let leases = Api::<Lease>::namespaced(cluster.client.clone(), &ns.name);
+    let new_leader = wait::until(
+        "a new operator pod to hold the Lease",
+        Duration::from_secs(180),
+        || async {
+            let lease = leases.get("openclaw-operator-leader").await?;
+            let holder = lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .unwrap_or_default();
+            Ok((!holder.is_empty() && holder != old_operator).then_some(holder))
+        },
+    )
+    .await
+    .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    println!("operator pod {old_operator} killed → {new_leader} leads");
+    running(&cluster, &ns.name, "my-agent").await?;
+    // Give the new leader a few resyncs (10 s each) to do anything it would do.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(
+        uid(&statefulsets.get("my-agent").await?),
+        sts_before,
+        "the StatefulSet was re-created"
+    );
+    assert_eq!(
+        uid(&pod(&cluster, &ns.name, pod_name).await?),
+        agent_before,
+        "the agent pod was re-created"
+    );
+    Ok(())
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Ports the probe pods listen on: one an agent may reach (443), one it may not.
+const PROBE_PORTS: [u16; 2] = [443, 5000];
+
+/// A pod from the OpenClaw image (it has `node` for the connection probes) that accepts TCP
+/// connections on [`PROBE_PORTS`], restricted like everything else (a port below 1024 through
+/// the safe sysctl `net.ipv4.ip_unprivileged_port_start`, no capability).
+fn probe_pod(name: &str) -> String {
+    let server = format!(
+        "const net = require('net'); for (const p of {PROBE_PORTS:?}) \
+         net.createServer((c) => c.end()).listen(p);"
+    );
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "probe"}},
+        "spec": {
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": 1000,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+            },
+            "containers": [{
+                "name": "probe",
+                "image": "ghcr.io/openclaw/openclaw:2026.9.6",
+                "command": ["node", "-e", server],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": {"drop": ["ALL"]}
+                }
+            }],
+            "terminationGracePeriodSeconds": 0
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let operator_ns = cluster.real_namespace("real-np-op").await?;
+    let agents = cluster.real_namespace("real-np").await?;
+    let other = cluster.real_namespace("real-np-other").await?;
+    let operator = ChartOperator::install(&cluster, &operator_ns, &agents.name)?;
+    create_secret(
+        &cluster,
+        &agents.name,
+        "openclaw-api-keys",
+        &[("ANTHROPIC_API_KEY", "sk-ant-x")],
+    )
+    .await?;
+    instances::apply(&cluster, &agents.name, &my_agent()?)?;
+    for ns in [&operator_ns.name, &other.name] {
+        cluster.kubectl(&["apply", "-n", ns, "-f", "-"], Some(&probe_pod("probe")))?;
+    }
+    running(&cluster, &agents.name, "my-agent")
+        .await
+        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    for ns in [&operator_ns.name, &other.name] {
+        cluster.kubectl(
+            &[
+                "wait",
+                "-n",
+                ns,
+                "--for=condition=Ready",
+                "pod/probe",
+                "--timeout=120s",
+            ],
+            None,
+        )?;
+    }
+    let agent = pod(&cluster, &agents.name, "my-agent-0").await?;
+    let ip = agent
+        .status
+        .and_then(|s| s.pod_ip)
+        .context("my-agent-0 has no IP")?;
+
+    // Another namespace reaches neither the gateway nor the supervisor's status port.
+    for port in [GATEWAY_PORT, STATUS_PORT] {
+        let outcome = connect(&cluster, &other.name, "probe", "probe", &ip, port)?;
+        assert_ne!(
+            outcome, "open",
+            "a pod of another namespace reached {ip}:{port}"
+        );
+    }
+    // The operator's namespace reaches the status port, and still not the gateway.
+    let outcome = connect(
+        &cluster,
+        &operator_ns.name,
+        "probe",
+        "probe",
+        &ip,
+        STATUS_PORT,
+    )?;
+    assert_eq!(
+        outcome, "open",
+        "the operator's namespace could not reach the status port"
+    );
+    let outcome = connect(
+        &cluster,
+        &operator_ns.name,
+        "probe",
+        "probe",
+        &ip,
+        GATEWAY_PORT,
+    )?;
+    assert_ne!(
+        outcome, "open",
+        "the operator's namespace reached the gateway"
+    );
+
+    // Egress: port 443 gets out of the agent's pod, other ports do not, neither to a pod that
+    // listens on both nor to the node's API server, kubelet and registry.
+    let probe = pod(&cluster, &other.name, "probe").await?;
+    let probe_ip = probe
+        .status
+        .and_then(|s| s.pod_ip)
+        .context("the probe has no IP")?;
+    let [allowed, denied] = PROBE_PORTS;
+    let outcome = connect(
+        &cluster,
+        &agents.name,
+        "my-agent-0",
+        CONTAINER,
+        &probe_ip,
+        allowed,
+    )?;
+    assert_eq!(
+        outcome, "open",
+        "egress to {probe_ip}:{allowed} was blocked"
+    );
+    let outcome = connect(
+        &cluster,
+        &agents.name,
+        "my-agent-0",
+        CONTAINER,
+        &probe_ip,
+        denied,
+    )?;
+    assert_ne!(outcome, "open", "egress to {probe_ip}:{denied} was allowed");
+    for port in [16443, 10250, 5000] {
+        let outcome = connect(
+            &cluster,
+            &agents.name,
+            "my-agent-0",
+            CONTAINER,
+            "198.18.0.1",
+            port,
+        )?;
+        assert_ne!(
+            outcome, "open",
+            "egress to the node's port {port} was allowed"
+        );
+    }
+    // The probe itself is not restricted: what the agent met is its own policy.
+    let outcome = connect(
+        &cluster,
+        &operator_ns.name,
+        "probe",
+        "probe",
+        &probe_ip,
+        denied,
+    )?;
+    assert_eq!(outcome, "open", "the probe pod does not listen on {denied}");
+    Ok(())
+}
