@@ -1,6 +1,7 @@
 //! `cargo xtask bench <what>`: benchmarks whose figures the README reports.
 
 mod backup;
+mod node;
 mod operator;
 mod supervisor;
 
@@ -18,6 +19,9 @@ pub enum Bench {
     /// The workspace backed up to and restored from a local SeaweedFS against `tar | zstd -3
     /// -T0` and `zstd -d | tar -x` in the same run, and the supervisor's peak RSS at two sizes.
     Backup(backup::Args),
+    /// Start-up on the real node from pod creation to Ready: a new instance (cold) and its
+    /// deleted pod (warm) against the bare gateway in a plain pod, and the supervisor's RSS.
+    Node(node::Args),
 }
 
 pub fn run(bench: Bench) -> Result<()> {
@@ -25,5 +29,6 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Operator(args) => operator::run(&args),
         Bench::Supervisor(args) => supervisor::run(&args),
         Bench::Backup(args) => backup::run(&args),
+        Bench::Node(args) => node::run(&args),
     }
 }

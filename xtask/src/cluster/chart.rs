@@ -25,6 +25,8 @@ pub const CHART: &str = "charts/openclaw-operator";
 pub struct ChartImages {
     pub operator: (String, String),
     pub runtime: (String, String),
+    /// The cargo profile of the operator and runtime binaries.
+    pub profile: Profile,
 }
 
 impl ChartImages {
@@ -46,7 +48,18 @@ impl ChartImages {
         Ok(Self {
             operator: find(&pushed, &registry, OPERATOR_REPOSITORY)?,
             runtime: find(&pushed, &registry, RUNTIME_REPOSITORY)?,
+            profile,
         })
+    }
+
+    /// Which build the figures measured, for benchmark output.
+    pub fn profile_note(&self) -> String {
+        match self.profile {
+            Profile::Release => "release profile (what is published)".to_owned(),
+            Profile::ImageTest => "image-test profile (no LTO, opt-level 1); \
+                 OPENCLAW_IMAGE_PROFILE=release measures the published build"
+                .to_owned(),
+        }
     }
 
     /// The `--set` values that point the chart at these images.

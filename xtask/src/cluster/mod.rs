@@ -1,11 +1,13 @@
 //! `cargo xtask cluster up|down|status|env`: the local control plane on loopback.
 
-mod chart;
+pub mod chart;
 mod files;
 mod operator;
 mod pki;
 mod procs;
 pub mod real_node;
+
+pub use files::namespace as namespace_manifest;
 
 use std::{
     fs,
