@@ -1,5 +1,6 @@
 //! Shared harness of the tests that run against the real local control plane.
 
+pub mod backup;
 pub mod cluster;
 pub mod instances;
 pub mod json;

@@ -10,42 +10,16 @@ use openclaw_api::{
     plan::{S3_ACCESS_KEY_ID_ENV, S3_SECRET_ACCESS_KEY_ENV},
 };
 use openclaw_testkit::seaweed::SeaweedFs;
-use openclaw_tests::{TestCluster, instances, operator::OperatorHandle, pod::LocalPod, wait};
+use openclaw_tests::{
+    TestCluster, backup, instances, operator::OperatorHandle, pod::LocalPod, wait,
+};
 
-/// An instance backed up to `s3`, its credentials in the Secret `backup-s3`.
 fn agent(name: &str, s3: &SeaweedFs, extra_spec: &str) -> String {
-    format!(
-        "apiVersion: openclaw.rocks/v1alpha1
-kind: OpenClawInstance
-metadata:
-  name: {name}
-spec:
-  backup:
-    s3:
-      endpoint: \"{}\"
-      bucket: {}
-      region: {}
-      pathStyle: true
-      credentialsSecretRef:
-        name: backup-s3
-{extra_spec}",
-        s3.endpoint(),
-        s3.bucket(),
-        s3.region()
-    )
+    backup::instance(name, s3, extra_spec)
 }
 
 async fn credentials(cluster: &TestCluster, ns: &str, s3: &SeaweedFs) -> anyhow::Result<()> {
-    instances::create_secret(
-        cluster,
-        ns,
-        "backup-s3",
-        &[
-            ("AWS_ACCESS_KEY_ID", s3.access_key()),
-            ("AWS_SECRET_ACCESS_KEY", s3.secret_key()),
-        ],
-    )
-    .await
+    backup::credentials(cluster, ns, s3).await
 }
 
 fn pod_env(s3: &SeaweedFs) -> [(&'static str, &str); 2] {

@@ -16,9 +16,10 @@ use kube::{
     Api,
     api::{Patch, PatchParams},
 };
-use openclaw_api::instance::Phase;
+use openclaw_api::{backup::SKIP_BACKUP_ANNOTATION, instance::Phase};
+use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
-    TestCluster,
+    TestCluster, backup,
     instances::{self, create_secret},
     real_node::{ChartOperator, READY_TIMEOUT, seconds, sh},
     seed::fixtures_dir,
@@ -28,6 +29,8 @@ use openclaw_tests::{
 const CONTAINER: &str = "openclaw";
 const GATEWAY_PORT: u16 = 18789;
 const STATUS_PORT: u16 = 9090;
+/// The node's address on the bridge: what pods reach of this machine.
+const NODE_IP: &str = "198.18.0.1";
 
 /// The guide's first example, unchanged but for its namespace.
 fn my_agent() -> Result<String> {
@@ -395,6 +398,35 @@ fn is_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// A self-signed CA certificate, as a corporate proxy's would be (openssl, a prerequisite of
+/// the tests).
+fn corporate_ca() -> Result<String> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "/dev/null",
+            "-subj",
+            "/CN=corporate-test-ca",
+            "-days",
+            "1",
+        ])
+        .output()
+        .context("running openssl (apt-get install openssl)")?;
+    ensure!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 /// Ports the probe pods listen on: one an agent may reach (443), one it may not.
 const PROBE_PORTS: [u16; 2] = [443, 5000];
 
@@ -447,7 +479,21 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
         &[("ANTHROPIC_API_KEY", "sk-ant-x")],
     )
     .await?;
-    instances::apply(&cluster, &agents.name, &my_agent()?)?;
+    // The guide's agent with its corporate CA bundle example (11-spec-security.yaml) added.
+    let ca = corporate_ca()?;
+    instances::create_config_map(
+        &cluster,
+        &agents.name,
+        "corporate-ca-bundle",
+        &[("ca-bundle.crt", &ca)],
+    )
+    .await?;
+    let mut agent: serde_json::Value = serde_yaml::from_str(&my_agent()?)?;
+    let security: serde_json::Value = serde_yaml::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("11-spec-security.yaml"),
+    )?)?;
+    agent["spec"]["security"] = security["spec"]["security"].clone();
+    instances::apply(&cluster, &agents.name, &serde_json::to_string(&agent)?)?;
     for ns in [&operator_ns.name, &other.name] {
         cluster.kubectl(&["apply", "-n", ns, "-f", "-"], Some(&probe_pod("probe")))?;
     }
@@ -542,7 +588,7 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
             &agents.name,
             "my-agent-0",
             CONTAINER,
-            "198.18.0.1",
+            NODE_IP,
             port,
         )?;
         assert_ne!(
@@ -550,6 +596,34 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
             "egress to the node's port {port} was allowed"
         );
     }
+    // The CA bundle reached the gateway: Node reads the extra CA from the file it names.
+    let gateway = gateway_pid(&cluster, &agents.name, "my-agent-0")?;
+    let file = sh(
+        &cluster,
+        &agents.name,
+        "my-agent-0",
+        CONTAINER,
+        &format!("tr '\\0' '\\n' < /proc/{gateway}/environ | sed -n 's/^NODE_EXTRA_CA_CERTS=//p'"),
+    )?;
+    let file = file.trim();
+    ensure!(!file.is_empty(), "the gateway has no NODE_EXTRA_CA_CERTS");
+    let mounted = sh(
+        &cluster,
+        &agents.name,
+        "my-agent-0",
+        CONTAINER,
+        &format!("cat {file}"),
+    )?;
+    let body = |pem: &str| {
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    ensure!(
+        body(&mounted).contains(&body(&ca)),
+        "{file} does not hold the corporate CA:\n{mounted}"
+    );
+
     // The probe itself is not restricted: what the agent met is its own policy.
     let outcome = connect(
         &cluster,
@@ -560,5 +634,88 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
         denied,
     )?;
     assert_eq!(outcome, "open", "the probe pod does not listen on {denied}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deleted_agent_is_backed_up_from_its_pod_and_restored_into_a_new_one() -> Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.real_namespace("real-backup").await?;
+    let s3 = SeaweedFs::start_on(NODE_IP).await;
+    let operator = ChartOperator::install(&cluster, &ns, &ns.name)?;
+    backup::credentials(&cluster, &ns.name, &s3).await?;
+    instances::apply(&cluster, &ns.name, &backup::instance("keeper", &s3, ""))?;
+    running(&cluster, &ns.name, "keeper")
+        .await
+        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    // What the agent wrote, on its volume: it must survive the instance.
+    sh(
+        &cluster,
+        &ns.name,
+        "keeper-0",
+        CONTAINER,
+        "mkdir -p /home/node/.openclaw/workspace && echo 'remember the milk' > /home/node/.openclaw/workspace/notes.md",
+    )?;
+
+    // Deleting the instance: the operator asks the pod's supervisor for a final backup, which
+    // goes from inside the pod to SeaweedFS on this machine.
+    let deleted = Instant::now();
+    cluster.kubectl(
+        &[
+            "delete",
+            "openclawinstance",
+            "keeper",
+            "-n",
+            &ns.name,
+            "--wait=true",
+            "--timeout=180s",
+        ],
+        None,
+    )?;
+    println!(
+        "keeper: deleted with its final backup in {:.1} s",
+        seconds(deleted)
+    );
+    let keys = s3.list(&format!("{}/keeper/", ns.name)).await?;
+    let archives: Vec<&String> = keys.iter().filter(|k| k.ends_with(".tar.zst")).collect();
+    assert_eq!(archives.len(), 1, "one final snapshot expected: {keys:?}");
+    let source = archives[0].clone();
+
+    // A new instance restores it into its empty volume before the gateway starts.
+    instances::apply(
+        &cluster,
+        &ns.name,
+        &backup::instance("restored", &s3, &format!("  restoreFrom: \"{source}\"\n")),
+    )?;
+    running(&cluster, &ns.name, "restored").await?;
+    let instance = instances::get(&cluster, &ns.name, "restored").await?;
+    assert!(
+        instances::condition(&instance, "RestoreComplete").is_some_and(|c| c.status == "True"),
+        "no RestoreComplete: {:?}",
+        instance.status
+    );
+    let notes = sh(
+        &cluster,
+        &ns.name,
+        "restored-0",
+        CONTAINER,
+        "cat /home/node/.openclaw/workspace/notes.md",
+    )?;
+    assert_eq!(notes, "remember the milk\n");
+    assert_eq!(
+        instance.status.and_then(|s| s.restored_from).as_deref(),
+        Some(source.as_str())
+    );
+    cluster.kubectl(
+        &[
+            "annotate",
+            "openclawinstance",
+            "restored",
+            "-n",
+            &ns.name,
+            &format!("{SKIP_BACKUP_ANNOTATION}=true"),
+        ],
+        None,
+    )?;
     Ok(())
 }

@@ -89,16 +89,7 @@ spec:
     )?;
 
     let ns = cluster.namespace("guide-restore").await?;
-    create_secret(
-        &cluster,
-        &ns.name,
-        "backup-s3",
-        &[
-            ("AWS_ACCESS_KEY_ID", s3.access_key()),
-            ("AWS_SECRET_ACCESS_KEY", s3.secret_key()),
-        ],
-    )
-    .await?;
+    openclaw_tests::backup::credentials(&cluster, &ns.name, &s3).await?;
     create_secret(
         &cluster,
         &ns.name,

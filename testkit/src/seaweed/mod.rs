@@ -25,7 +25,8 @@
 //! seaweedfs`": a test that needs S3 fails, it never skips.
 //!
 //! **What runs.** One `weed mini` process (master, volume server, filer and S3 gateway; WebDAV,
-//! the admin UI, Iceberg, Lance and telemetry off) bound to 127.0.0.1, on ten ports drawn so
+//! the admin UI, Iceberg, Lance and telemetry off) bound to 127.0.0.1 (or, with
+//! [`SeaweedFs::start_on`], the real node's address for pods to reach), on ten ports drawn so
 //! that parallel tests and parallel test processes do not collide (see [`ports`]; a start that
 //! still finds a port taken is retried on new ports), with its data, its identities file and its
 //! log in a temporary directory. SigV4 is checked for real: one identity with
@@ -74,6 +75,8 @@ const START_ATTEMPTS: usize = 5;
 #[derive(Debug)]
 pub struct SeaweedFs {
     binary: PathBuf,
+    /// The address it binds and advertises.
+    ip: String,
     ports: Ports,
     endpoint: String,
     weed: Option<Weed>,
@@ -96,6 +99,19 @@ impl SeaweedFs {
     /// # Panics
     /// As [`Self::start`].
     pub async fn start_in(parent: &Path) -> Self {
+        Self::start_with(parent, "127.0.0.1").await
+    }
+
+    /// [`Self::start`] bound to `ip` instead of loopback: the real node's address
+    /// (`198.18.0.1`), so that pods reach it.
+    ///
+    /// # Panics
+    /// As [`Self::start`].
+    pub async fn start_on(ip: &str) -> Self {
+        Self::start_with(&std::env::temp_dir(), ip).await
+    }
+
+    async fn start_with(parent: &Path, ip: &str) -> Self {
         let binary = crate::location::weed_binary().unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::Builder::new()
             .prefix("openclaw-seaweedfs-")
@@ -110,7 +126,8 @@ impl SeaweedFs {
         let ports = Ports::claim();
         let mut server = Self {
             binary,
-            endpoint: endpoint_of(&ports),
+            endpoint: endpoint_of(ip, &ports),
+            ip: ip.to_owned(),
             ports,
             weed: None,
             dir,
@@ -125,7 +142,7 @@ impl SeaweedFs {
                     let _ = fs::remove_file(server.log_path());
                     server.ports.release();
                     server.ports = Ports::claim();
-                    server.endpoint = endpoint_of(&server.ports);
+                    server.endpoint = endpoint_of(&server.ip, &server.ports);
                 }
                 Err(Launch::PortTaken(log)) => panic!(
                     "SeaweedFS found one of its ports taken on each of {START_ATTEMPTS} tries; its last log:\n{log}"
@@ -135,7 +152,7 @@ impl SeaweedFs {
         }
     }
 
-    /// The S3 endpoint, `http://127.0.0.1:<port>` (path-style requests only).
+    /// The S3 endpoint, `http://<ip>:<port>` (path-style requests only).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -158,6 +175,11 @@ impl SeaweedFs {
     /// The region requests are signed for: `us-east-1`.
     pub fn region(&self) -> &str {
         REGION
+    }
+
+    /// The address the server listens on.
+    pub fn ip(&self) -> &str {
+        &self.ip
     }
 
     /// The ports the server listens on.
@@ -222,8 +244,8 @@ impl SeaweedFs {
             "-logtostderr".to_owned(),
             "mini".to_owned(),
             format!("-dir={}", self.data_dir().display()),
-            "-ip=127.0.0.1".to_owned(),
-            "-ip.bind=127.0.0.1".to_owned(),
+            format!("-ip={}", self.ip),
+            format!("-ip.bind={}", self.ip),
             format!("-s3.config={}", dir.join("s3.json").display()),
             format!("-bucket={BUCKET}"),
             // Volumes are files that grow; a fixed count keeps each bucket (a collection) from
@@ -317,8 +339,8 @@ enum Launch {
     Failed(String),
 }
 
-fn endpoint_of(ports: &Ports) -> String {
-    format!("http://127.0.0.1:{}", ports.s3)
+fn endpoint_of(ip: &str, ports: &Ports) -> String {
+    format!("http://{ip}:{}", ports.s3)
 }
 
 fn write_identities(dir: &Path) {

@@ -189,7 +189,7 @@ impl SeaweedFs {
     }
 
     fn filer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.ports().filer)
+        format!("http://{}:{}", self.ip(), self.ports().filer)
     }
 }
 
