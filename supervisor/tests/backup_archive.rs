@@ -36,7 +36,10 @@ fn ok<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
 /// Options as the supervisor passes them.
 fn options(workspace: &Path) -> WriteOptions {
     WriteOptions {
-        exclude: vec![PathBuf::from(SCRATCH), PathBuf::from(STAGING)],
+        exclude: openclaw_supervisor::backup::snapshot::EXCLUDED
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
         ..WriteOptions::new(workspace.join(SCRATCH))
     }
 }
@@ -76,7 +79,7 @@ fn tree(root: &Path) -> BTreeMap<String, (char, u32, String, i64)> {
         for entry in ok(fs::read_dir(dir)) {
             let path = ok(entry).path();
             let rel = ok(path.strip_prefix(root)).to_string_lossy().into_owned();
-            if rel == SCRATCH || rel == STAGING {
+            if rel == SCRATCH || rel == STAGING || rel == "tmp" {
                 continue;
             }
             let meta = ok(fs::symlink_metadata(&path));
@@ -174,6 +177,12 @@ fn sample_workspace(ws: &Path) {
         b"excluded",
         0o644,
     );
+    // The gateway's owner lease names a process of this pod: never archived.
+    write(
+        &ws.join("tmp/openclaw-1000/gateway.5b681173.lock"),
+        br#"{"pid": 9}"#,
+        0o600,
+    );
     ok(nix::unistd::mkfifo(
         &ws.join("a-fifo"),
         nix::sys::stat::Mode::from_bits_truncate(0o644),
@@ -200,6 +209,7 @@ fn round_trip_is_byte_identical() {
     let paths: Vec<&str> = manifest.entries.iter().map(|e| e.path.as_str()).collect();
     assert!(paths.contains(&".supervisor/steps/skills.json"));
     assert!(!paths.iter().any(|p| p.starts_with(STAGING)), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.starts_with("tmp/")), "{paths:?}");
     let mut sorted = paths.clone();
     sorted.sort_unstable();
     assert_eq!(paths.len(), sorted.len());

@@ -23,9 +23,15 @@ use super::{
 /// Scratch space of the archive writer (SQLite copies), under the state directory.
 pub const SCRATCH_DIR: &str = ".supervisor/backup-scratch";
 
-/// Directories under the state directory never archived: the writer's scratch space and a
-/// restore's staging directory.
-pub const EXCLUDED: [&str; 2] = [SCRATCH_DIR, super::restore::STAGING_DIR];
+/// The gateway's temporary directory under the state directory (`tmp/openclaw-<uid>/`): its
+/// owner lease and lock files, which name a process of the pod that wrote them. Restored into
+/// another pod they would make the gateway wait on a lease nobody holds (seen on the real node:
+/// "Another Gateway owner lease is still active for this state directory").
+pub const GATEWAY_TMP_DIR: &str = "tmp";
+
+/// Directories under the state directory never archived: the writer's scratch space, a
+/// restore's staging directory and the gateway's runtime locks.
+pub const EXCLUDED: [&str; 3] = [SCRATCH_DIR, super::restore::STAGING_DIR, GATEWAY_TMP_DIR];
 
 /// Where and how this instance's snapshots are taken.
 #[derive(Debug, Clone)]

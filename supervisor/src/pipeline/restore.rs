@@ -189,6 +189,24 @@ async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
                 tracing::warn!(path = %path.display(), %error, "failed to record the restore");
             }
             ctx.board.update(|s| s.backup.restore = Some(done));
+            // Snapshots taken before the gateway's lock directory was excluded carry the old
+            // pod's owner lease: no gateway of this pod has run yet, so every lock is stale.
+            match crate::process::recovery::clear_stale_locks(
+                state_dir,
+                nix::unistd::getuid().as_raw(),
+            ) {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(
+                        count = removed.len(),
+                        "removed the restored snapshot's gateway lock files"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "failed to remove the restored snapshot's gateway lock files"
+                ),
+            }
             let manifest = if verified_manifest {
                 "every file verified against the manifest"
             } else {
