@@ -638,9 +638,6 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
 }
 
 #[tokio::test]
-#[ignore = "known bug (issue 9): the restored gateway waits on the old pod's owner lease in OpenClaw's \
-            state SQLite (state_leases, host keeper-0 ≠ restored-0, held until it expires); \
-            run with --ignored to see it"]
 async fn a_deleted_agent_is_backed_up_from_its_pod_and_restored_into_a_new_one() -> Result<()> {
     let cluster = TestCluster::connect().await?;
     let ns = cluster.real_namespace("real-backup").await?;

@@ -189,22 +189,17 @@ async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
                 tracing::warn!(path = %path.display(), %error, "failed to record the restore");
             }
             ctx.board.update(|s| s.backup.restore = Some(done));
-            // Snapshots taken before the gateway's lock directory was excluded carry the old
-            // pod's owner lease: no gateway of this pod has run yet, so every lock is stale.
-            match crate::process::recovery::clear_stale_locks(
-                state_dir,
-                nix::unistd::getuid().as_raw(),
-            ) {
-                Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(
-                        count = removed.len(),
-                        "removed the restored snapshot's gateway lock files"
-                    );
-                }
-                Ok(_) => {}
+            // The snapshot's locks and leases belong to the pod that took it.
+            match crate::process::recovery::after_restore(state_dir, nix::unistd::getuid().as_raw())
+            {
+                Ok(cleared) => tracing::info!(
+                    locks = cleared.locks.len(),
+                    leases = cleared.leases,
+                    "released the snapshot's gateway locks and leases"
+                ),
                 Err(error) => tracing::warn!(
                     error = &error as &dyn std::error::Error,
-                    "failed to remove the restored snapshot's gateway lock files"
+                    "failed to release the snapshot's gateway locks and leases"
                 ),
             }
             let manifest = if verified_manifest {

@@ -17,6 +17,8 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use rusqlite::{Connection, OpenFlags};
+
 use super::checkpoint::{self, CheckpointReport};
 use crate::board::Board;
 
@@ -38,6 +40,15 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+    /// The restored state database's leases could not be released.
+    #[error("failed to release the restored leases in {path}")]
+    Leases {
+        /// The database.
+        path: PathBuf,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
     },
     /// The lock directory could not be read or a lock file not removed.
     #[error("failed to remove stale lock files in {path}")]
@@ -178,6 +189,54 @@ pub fn clear_stale_locks(state_dir: &Path, uid: u32) -> Result<Vec<PathBuf>, Err
     Ok(removed)
 }
 
+/// OpenClaw's shared state database, relative to the state directory.
+pub const STATE_DATABASE: &str = "state/openclaw.sqlite";
+
+/// What [`after_restore`] cleared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Lock files removed.
+    pub locks: Vec<PathBuf>,
+    /// Rows of `state_leases` deleted.
+    pub leases: usize,
+}
+
+/// Clears what a restored workspace holds for processes of the pod that took the snapshot:
+/// the gateway's lock files, and every row of OpenClaw's `state_leases` (the gateway's owner
+/// lease among them). OpenClaw reclaims a lease only when its owner ran on the same host and
+/// is dead; the snapshot's owner ran under another pod's host name, so without this the
+/// restored gateway refuses to start ("Another Gateway owner lease is still active") until the
+/// lease expires. Only after a restore, before any gateway of this pod ran.
+pub fn after_restore(state_dir: &Path, uid: u32) -> Result<Restored, Error> {
+    let locks = clear_stale_locks(state_dir, uid)?;
+    let path = state_dir.join(STATE_DATABASE);
+    if !is_file(&path)? {
+        return Ok(Restored { locks, leases: 0 });
+    }
+    let leases_err = |source| Error::Leases {
+        path: path.clone(),
+        source,
+    };
+    let db = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(leases_err)?;
+    db.busy_timeout(checkpoint::BUSY_TIMEOUT)
+        .map_err(leases_err)?;
+    let has_table: bool = db
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state_leases')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(leases_err)?;
+    let leases = if has_table {
+        db.execute("DELETE FROM state_leases", [])
+            .map_err(leases_err)?
+    } else {
+        0
+    };
+    Ok(Restored { locks, leases })
+}
+
 fn is_file(path: &Path) -> Result<bool, Error> {
     match fs::symlink_metadata(path) {
         Ok(meta) => Ok(meta.is_file()),
@@ -216,6 +275,42 @@ fn write_marker(dir: &Path, name: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_releases_the_snapshot_pods_locks_and_leases()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let state = tempfile::tempdir()?;
+        let locks = lock_dir(state.path(), 1000);
+        fs::create_dir_all(&locks)?;
+        fs::write(locks.join("gateway.5b681173.lock"), r#"{"pid": 9}"#)?;
+        fs::create_dir_all(state.path().join("state"))?;
+        let db = Connection::open(state.path().join(STATE_DATABASE))?;
+        db.execute_batch(
+            "CREATE TABLE state_leases (scope TEXT, lease_key TEXT, owner TEXT, expires_at INTEGER,
+                 heartbeat_at INTEGER, payload_json TEXT, created_at INTEGER, updated_at INTEGER,
+                 PRIMARY KEY (scope, lease_key));
+             INSERT INTO state_leases VALUES ('gateway', 'owner:18789', 'ea49', 4102444800000, 0,
+                 '{\"owner\":{\"pid\":9,\"host\":\"keeper-0\"}}', 0, 0);
+             CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('kept');",
+        )?;
+        drop(db);
+
+        let cleared = after_restore(state.path(), 1000)?;
+        assert_eq!(cleared.leases, 1);
+        assert_eq!(cleared.locks, [locks.join("gateway.5b681173.lock")]);
+        let db = Connection::open(state.path().join(STATE_DATABASE))?;
+        let left: i64 = db.query_row("SELECT count(*) FROM state_leases", [], |r| r.get(0))?;
+        let kept: String = db.query_row("SELECT text FROM notes", [], |r| r.get(0))?;
+        assert_eq!((left, kept.as_str()), (0, "kept"));
+
+        // Nothing to release: no database, or one without the table.
+        let empty = tempfile::tempdir()?;
+        assert_eq!(after_restore(empty.path(), 1000)?, Restored::default());
+        fs::create_dir_all(empty.path().join("state"))?;
+        Connection::open(empty.path().join(STATE_DATABASE))?.execute_batch("CREATE TABLE t (x)")?;
+        assert_eq!(after_restore(empty.path(), 1000)?.leases, 0);
+        Ok(())
+    }
 
     #[test]
     fn lock_names() {
