@@ -264,14 +264,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
         .delete(pod_name, &Default::default())
         .await?;
     let deleted = Instant::now();
-    wait::until("a new my-agent-0, Ready", READY_TIMEOUT, || async {
-        let now = pod(&cluster, &ns.name, pod_name).await;
-        Ok(now
-            .ok()
-            .filter(|p| uid(p) != uid(&first) && is_ready(p))
-            .map(|_| ()))
-    })
-    .await?;
+    replaced_and_ready(&cluster, &ns.name, pod_name, &first).await?;
     println!(
         "pod deleted → new pod Ready in {:.1} s (warm start)",
         seconds(deleted)
@@ -316,18 +309,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
         )
         .await?;
     let rotated = Instant::now();
-    wait::until(
-        "the pod to roll after the Secret changed",
-        READY_TIMEOUT,
-        || async {
-            let now = pod(&cluster, &ns.name, pod_name).await;
-            Ok(now
-                .ok()
-                .filter(|p| uid(p) != uid(&before_rotation) && is_ready(p))
-                .map(|_| ()))
-        },
-    )
-    .await?;
+    replaced_and_ready(&cluster, &ns.name, pod_name, &before_rotation).await?;
     println!(
         "Secret rotated → new pod Ready in {:.1} s",
         seconds(rotated)
@@ -389,6 +371,18 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
         "the agent pod was re-created"
     );
     Ok(())
+}
+
+/// Waits until `name` is a pod other than `old` (a new uid), and Ready.
+async fn replaced_and_ready(cluster: &TestCluster, ns: &str, name: &str, old: &Pod) -> Result<()> {
+    wait::until(&format!("a new {name}, Ready"), READY_TIMEOUT, || async {
+        let now = pod(cluster, ns, name).await;
+        Ok(now
+            .ok()
+            .filter(|p| uid(p) != uid(old) && is_ready(p))
+            .map(|_| ()))
+    })
+    .await
 }
 
 fn is_ready(pod: &Pod) -> bool {

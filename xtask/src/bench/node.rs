@@ -42,6 +42,7 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     let result = bench(&dir, args);
+    operator().uninstall(&dir);
     for ns in [NAMESPACE, OPERATOR_NAMESPACE] {
         let _ = cluster::kubectl_quiet(
             &dir,
@@ -54,33 +55,30 @@ pub fn run(args: &Args) -> Result<()> {
             ],
         );
     }
-    let _ = std::process::Command::new(dir.join("bin/helm"))
-        .arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()))
-        .args(["uninstall", "bench-node", "-n", OPERATOR_NAMESPACE])
-        .output();
     if owned {
         cluster::down(&dir)?;
     }
     result
 }
 
-fn bench(dir: &Path, args: &Args) -> Result<()> {
-    let images = chart::ChartImages::build_and_push()?;
+/// The benchmark's own operator release, watching only its namespace.
+fn operator() -> chart::Release<'static> {
     chart::Release {
         name: "bench-node",
         namespace: OPERATOR_NAMESPACE,
         values: vec![format!("watchNamespace={NAMESPACE}")],
     }
-    .install(dir, &images)?;
-    let manifest = dir.join("namespace-bench-node.yaml");
-    std::fs::write(&manifest, cluster::namespace_manifest(NAMESPACE, true))?;
-    cluster::kubectl_quiet(dir, &["apply", "-f", &manifest.display().to_string()])?;
-    kubectl_stdin(
+}
+
+fn bench(dir: &Path, args: &Args) -> Result<()> {
+    let images = chart::ChartImages::build_and_push()?;
+    operator().install(dir, &images)?;
+    cluster::kubectl_apply(dir, &cluster::namespace_manifest(NAMESPACE, true))?;
+    cluster::kubectl_apply(
         dir,
-        &["apply", "-n", NAMESPACE, "-f", "-"],
         &json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "openclaw-api-keys"},
+            "metadata": {"name": "openclaw-api-keys", "namespace": NAMESPACE},
             "stringData": {"ANTHROPIC_API_KEY": "sk-ant-bench-not-a-real-key"}
         })
         .to_string(),
@@ -142,7 +140,7 @@ fn cold_start(dir: &Path, name: &str) -> Result<(f64, Value)> {
     .replace("namespace: openclaw", &format!("namespace: {NAMESPACE}"));
     let pod = format!("{name}-0");
     let watch = PodWatch::start(dir, &pod)?;
-    kubectl_stdin(dir, &["apply", "-f", "-"], &manifest)?;
+    cluster::kubectl_apply(dir, &manifest)?;
     let took = watch.created_to_ready(None)?;
     Ok((took, get(dir, "pod", &pod)?))
 }
@@ -205,7 +203,7 @@ fn bare_gateway(dir: &Path, name: &str, probes: &Value) -> Result<f64> {
         }
     });
     let watch = PodWatch::start(dir, name)?;
-    kubectl_stdin(dir, &["apply", "-f", "-"], &pod.to_string())?;
+    cluster::kubectl_apply(dir, &pod.to_string())?;
     let took = watch.created_to_ready(None)?;
     cluster::kubectl_quiet(
         dir,
@@ -270,21 +268,9 @@ fn where_the_time_goes(dir: &Path, name: &str, pod: &Value) -> Result<String> {
     ))
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC timestamp (`2026-12-04T05:39:57Z`).
+/// Seconds since the epoch of an RFC 3339 timestamp (`2026-12-04T05:39:57Z`).
 fn parse_rfc3339(text: &str) -> Option<i64> {
-    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':').map(|p| p.parse::<f64>());
-    let (h, min, s) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + (h as i64) * 3600 + (min as i64) * 60 + s as i64)
+    text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
 /// VmRSS of the supervisor (PID 1 of the `openclaw` container), in MiB.
@@ -412,29 +398,4 @@ fn wait(what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
 fn get(dir: &Path, kind: &str, name: &str) -> Result<Value> {
     let out = cluster::kubectl_output(dir, &["get", kind, name, "-n", NAMESPACE, "-o", "json"])?;
     Ok(serde_json::from_str(&out)?)
-}
-
-fn kubectl_stdin(dir: &Path, args: &[&str], input: &str) -> Result<()> {
-    use std::io::Write;
-    let mut child = std::process::Command::new(dir.join("bin/kubectl"))
-        .arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .context("kubectl's stdin")?
-        .write_all(input.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "kubectl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }

@@ -6,7 +6,7 @@ use std::{path::Path, process::Command, time::Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{kubectl_quiet, real_node::addr::registry_host};
+use super::{kubectl_apply, real_node::addr::registry_host};
 use crate::{
     image::{self, OPERATOR_REPOSITORY, Profile, PushedImage, RUNTIME_REPOSITORY},
     tools::repo_root,
@@ -33,10 +33,11 @@ impl ChartImages {
     /// Builds what the cache lacks (`OPENCLAW_IMAGE_PROFILE`, default `image-test`), pushes
     /// every image to the node's registry and returns the two the chart names.
     pub fn build_and_push() -> Result<Self> {
-        let profile = match std::env::var("OPENCLAW_IMAGE_PROFILE").as_deref() {
-            Ok("release") => Profile::Release,
-            Ok("image-test") | Err(_) => Profile::ImageTest,
-            Ok(other) => bail!("OPENCLAW_IMAGE_PROFILE={other}: expected release or image-test"),
+        let profile = match std::env::var("OPENCLAW_IMAGE_PROFILE") {
+            Err(_) => Profile::ImageTest,
+            Ok(name) => <Profile as clap::ValueEnum>::from_str(&name, false).map_err(|_| {
+                anyhow::anyhow!("OPENCLAW_IMAGE_PROFILE={name}: expected release or image-test")
+            })?,
         };
         let started = Instant::now();
         let registry = registry_host();
@@ -100,16 +101,13 @@ pub struct Release<'a> {
 impl Release<'_> {
     pub fn install(&self, dir: &Path, images: &ChartImages) -> Result<()> {
         let started = Instant::now();
-        let manifest = dir.join(format!("namespace-{}.yaml", self.namespace));
-        std::fs::write(&manifest, super::files::namespace(self.namespace, true))?;
-        kubectl_quiet(dir, &["apply", "-f", &manifest.display().to_string()])?;
+        kubectl_apply(dir, &super::files::namespace(self.namespace, true))?;
         let chart = repo_root()?.join(CHART);
-        let mut command = Command::new(dir.join("bin").join("helm"));
+        let mut command = helm(dir);
         command
             .args(["upgrade", "--install", self.name])
             .arg(&chart)
-            .args(["--namespace", self.namespace, "--wait", "--timeout", "3m"])
-            .arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()));
+            .args(["--namespace", self.namespace, "--wait", "--timeout", "3m"]);
         for value in images.values().iter().chain(&self.values) {
             command.args(["--set", value]);
         }
@@ -131,6 +129,27 @@ impl Release<'_> {
         );
         Ok(())
     }
+}
+
+impl Release<'_> {
+    /// `helm uninstall`, without waiting; its errors are ignored (a clean-up).
+    pub fn uninstall(&self, dir: &Path) {
+        let _ = helm(dir)
+            .args([
+                "uninstall",
+                self.name,
+                "--namespace",
+                self.namespace,
+                "--wait=false",
+            ])
+            .output();
+    }
+}
+
+fn helm(dir: &Path) -> Command {
+    let mut command = Command::new(dir.join("bin").join("helm"));
+    command.arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()));
+    command
 }
 
 /// Installs the local control plane's operator: the chart's pod on `node-0`, watching the

@@ -439,12 +439,29 @@ pub fn kubectl_quiet(dir: &Path, args: &[&str]) -> Result<()> {
     kubectl_out(dir, args).map(|_| ())
 }
 
+/// `kubectl apply -f -` with `manifest` (YAML or JSON) on its standard input.
+pub fn kubectl_apply(dir: &Path, manifest: &str) -> Result<()> {
+    kubectl_with_input(dir, &["apply", "-f", "-"], Some(manifest)).map(|_| ())
+}
+
 fn kubectl_out(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new(dir.join("bin").join("kubectl"))
+    kubectl_with_input(dir, args, None)
+}
+
+fn kubectl_with_input(dir: &Path, args: &[&str], input: Option<&str>) -> Result<String> {
+    use std::io::Write;
+    let mut child = Command::new(dir.join("bin").join("kubectl"))
         .arg(format!("--kubeconfig={}", dir.join("kubeconfig").display()))
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .context("running kubectl")?;
+    let mut stdin = child.stdin.take().context("kubectl's stdin")?;
+    stdin.write_all(input.unwrap_or_default().as_bytes())?;
+    drop(stdin);
+    let out = child.wait_with_output().context("running kubectl")?;
     if !out.status.success() {
         bail!(
             "kubectl {}: {}",

@@ -79,17 +79,7 @@ fn demo(dir: &Path, args: &DemoArgs) -> Result<()> {
     println!("==> Secret openclaw-api-keys and the guide's my-agent.yaml");
     let key =
         std::env::var("ANTHROPIC_API_KEY").unwrap_or_else(|_| "sk-ant-demo-not-a-real-key".into());
-    let _ = cluster::kubectl_quiet(
-        dir,
-        &[
-            "delete",
-            "secret",
-            "openclaw-api-keys",
-            "-n",
-            NAMESPACE,
-            "--ignore-not-found",
-        ],
-    );
+    let _ = delete_if_present(dir, "secret", "openclaw-api-keys");
     cluster::kubectl_quiet(
         dir,
         &[
@@ -144,28 +134,8 @@ fn teardown(dir: &Path, owned: bool) {
         }
         return;
     }
-    let _ = cluster::kubectl_quiet(
-        dir,
-        &[
-            "delete",
-            "openclawinstance",
-            INSTANCE,
-            "-n",
-            NAMESPACE,
-            "--ignore-not-found",
-        ],
-    );
-    let _ = cluster::kubectl_quiet(
-        dir,
-        &[
-            "delete",
-            "secret",
-            "openclaw-api-keys",
-            "-n",
-            NAMESPACE,
-            "--ignore-not-found",
-        ],
-    );
+    let _ = delete_if_present(dir, "openclawinstance", INSTANCE);
+    let _ = delete_if_present(dir, "secret", "openclaw-api-keys");
     // With the real node the release is the control plane's own operator: it stays.
     if !cluster::has_real_node(dir) {
         let _ = tool(
@@ -175,6 +145,14 @@ fn teardown(dir: &Path, owned: bool) {
         );
     }
     let _ = fs::remove_dir_all(dir.join("demo"));
+}
+
+/// Deletes `kind/name` in the guide's namespace if it is there.
+fn delete_if_present(dir: &Path, kind: &str, name: &str) -> Result<()> {
+    cluster::kubectl_quiet(
+        dir,
+        &["delete", kind, name, "-n", NAMESPACE, "--ignore-not-found"],
+    )
 }
 
 fn tool(dir: &Path, name: &str, args: &[&str]) -> Result<()> {
