@@ -57,6 +57,15 @@ pub fn run(args: &TestArgs) -> Result<()> {
     let _guard = ClusterGuard { owned };
     cluster::up(&dir)?;
 
+    // Binaries the integration tests run as local processes (`openclaw_tests::process`):
+    // `cargo test` builds a package's binary only when that package has integration tests.
+    cargo(&[
+        "build",
+        "-p",
+        "openclaw-operator",
+        "-p",
+        "openclaw-supervisor",
+    ])?;
     let mut integration = vec!["test", "-p", "openclaw-tests", "--"];
     integration.extend(args.filter.iter().map(String::as_str));
     cargo(&integration)
