@@ -49,8 +49,14 @@ pub const HOME_ENV: &str = "HOME";
 /// The gateway's state directory (`~/.openclaw`).
 pub const STATE_DIR_ENV: &str = "OPENCLAW_STATE_DIR";
 
-/// Environment variable carrying the gateway token into the gateway.
+/// Environment variable carrying the gateway token into the gateway (only when the user sets it
+/// in `spec.env`; the operator mounts the token as [`GATEWAY_TOKEN_FILE`] instead).
 pub const GATEWAY_TOKEN_ENV: &str = "OPENCLAW_GATEWAY_TOKEN";
+
+/// Where the gateway token Secret's `token` key is mounted in the `openclaw` container. The
+/// kubelet refreshes it in place when the Secret changes; the supervisor hands the new value to
+/// the running gateway (hot reload, no restart).
+pub const GATEWAY_TOKEN_FILE: &str = "/etc/openclaw-gateway-token/token";
 
 /// Environment variable carrying the token that authenticates the operator to the supervisor's
 /// control endpoints; the supervisor removes it from the gateway's environment.
@@ -158,6 +164,11 @@ pub struct GatewayPlan {
     pub bind: GatewayBind,
     /// Environment variable holding the gateway token ([`GATEWAY_TOKEN_ENV`]).
     pub token_env: String,
+    /// File holding the gateway token ([`GATEWAY_TOKEN_FILE`]), refreshed in place on rotation.
+    /// When set, the supervisor gives the gateway its token through a file SecretRef in the
+    /// config (never the token itself) and rotates it without restarting the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
 }
 
 /// The gateway's listening address (`gateway.bind`).
@@ -350,6 +361,7 @@ mod tests {
                 port: GATEWAY_PORT,
                 bind: GatewayBind::Lan,
                 token_env: GATEWAY_TOKEN_ENV.into(),
+                token_file: Some(GATEWAY_TOKEN_FILE.into()),
             },
             status_port: DEFAULT_STATUS_PORT,
             backup: Some(BackupPlan {

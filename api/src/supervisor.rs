@@ -86,6 +86,10 @@ pub struct GatewayReport {
     /// container cgroup's `memory.events`).
     #[serde(default)]
     pub oom_kills: u32,
+    /// Gateway tokens handed to the running gateway since the supervisor started (a rotated
+    /// Secret, hot-reloaded by the gateway without a restart).
+    #[serde(default)]
+    pub token_rotations: u32,
     /// Each configured channel, healthy or failing, per the gateway's `/readyz`.
     #[serde(default)]
     pub channels: Vec<ChannelHealth>,

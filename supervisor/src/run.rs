@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     backup::manager::BackupManager,
     board::Board,
-    pipeline::{self, PipelineEnv},
+    pipeline::{self, PipelineEnv, gateway_token::GatewayToken},
     process::{
         cgroup,
         harden::{self, HardenPlan},
@@ -187,6 +187,32 @@ pub fn gateway_command(
     })
 }
 
+/// Starts handing rotated gateway tokens to the running gateway, when the plan mounts the token
+/// as a file (the `gateway-token` step put the current one in place).
+fn watch_gateway_token(
+    plan: &RuntimePlan,
+    env: &PipelineEnv,
+    board: &Board,
+    stop: &Shutdown,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let source = plan.gateway.token_file.as_ref()?;
+    let token = GatewayToken::new(source, &env.state_dir, &env.home);
+    match token.read_source() {
+        Ok((_, digest)) => Some(tokio::spawn(token.watch(
+            digest,
+            board.clone(),
+            stop.wait(),
+        ))),
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "the gateway token will not rotate in place"
+            );
+            None
+        }
+    }
+}
+
 /// What ended the start-up phase.
 enum StartUp {
     /// The pipeline finished; the gateway gets these extra variables.
@@ -329,10 +355,16 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
             if let Some(reaper) = reaper {
                 supervisor = supervisor.reaper(reaper);
             }
+            let token_stop = Shutdown::default();
+            let token_watch = watch_gateway_token(&plan, &env, &board, &token_stop);
             let (controls, received) = mpsc::channel(8);
             let forward = tokio::spawn(signals.forward(controls));
             let stopped = supervisor.run(received).await;
             forward.abort();
+            token_stop.trigger();
+            if let Some(watch) = token_watch {
+                let _ = watch.await;
+            }
             tracing::info!(last_exit = ?stopped.last_exit, killed = stopped.killed_after_drain, "gateway stopped");
         }
         StartUp::Failed => {

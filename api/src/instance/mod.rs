@@ -47,6 +47,15 @@ pub const RESERVED_CONTAINER_NAMES: [&str; 4] = ["openclaw", "chromium", "ollama
 /// Prefix reserved for the operator's own containers and volumes.
 pub const RESERVED_PREFIX: &str = "openclaw-";
 
+/// Annotation on an instance asking the operator for a new gateway token: each new value
+/// rotates the token of the instance's own Secret once; the running gateway takes it without a
+/// restart. Ignored (with a Warning Event) when `spec.gateway.existingSecret` holds the token.
+pub const ROTATE_GATEWAY_TOKEN_ANNOTATION: &str = "openclaw.rocks/rotate-gateway-token";
+
+/// Annotation on the gateway-token Secret: the value of [`ROTATE_GATEWAY_TOKEN_ANNOTATION`] it
+/// last answered.
+pub const GATEWAY_TOKEN_ROTATED_FOR_ANNOTATION: &str = "openclaw.rocks/gateway-token-rotated-for";
+
 /// Name of the workspace volume; user containers may mount it, user volumes may not take it.
 pub const WORKSPACE_VOLUME: &str = "data";
 

@@ -108,6 +108,14 @@ impl BuildContext<'_> {
         }
     }
 
+    /// The user passes the gateway token in its own `OPENCLAW_GATEWAY_TOKEN` (cluster defaults or
+    /// `spec.env`): the gateway then reads that variable, and the token cannot rotate in place.
+    pub fn gateway_token_from_user_env(&self) -> bool {
+        self.user_env()
+            .iter()
+            .any(|var| var.name == openclaw_api::plan::GATEWAY_TOKEN_ENV)
+    }
+
     /// The instance's environment: cluster defaults, then `spec.env` (same name replaces).
     pub fn user_env(&self) -> Vec<EnvVar> {
         match self.defaults {

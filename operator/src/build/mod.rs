@@ -136,3 +136,10 @@ pub fn object_labels(instance: &str) -> BTreeMap<String, String> {
 pub fn gateway_token_secret(instance: &OpenClawInstance, token: &str, control: &str) -> Secret {
     secret::gateway_token(instance, token, control)
 }
+
+pub use secret::{TokenRotation, token_rotation};
+
+/// The merge patch answering a rotation request on the gateway-token Secret.
+pub fn token_rotation_patch(request: &str, token: Option<&str>) -> serde_json::Value {
+    secret::rotation_patch(request, token)
+}

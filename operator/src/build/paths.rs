@@ -35,6 +35,12 @@ pub const CA_FILE_NAME: &str = "ca-bundle.crt";
 /// The CA bundle in every container.
 pub const CA_FILE: &str = "/etc/openclaw/ca/ca-bundle.crt";
 
+/// Secret volume of the gateway token (key `token` only), in the `openclaw` container at
+/// [`GATEWAY_TOKEN_DIR`]: a volume, not a variable, so a rotated Secret reaches the running pod.
+pub const GATEWAY_TOKEN_VOLUME: &str = "openclaw-gateway-token";
+/// See [`GATEWAY_TOKEN_VOLUME`]; the file is [`openclaw_api::plan::GATEWAY_TOKEN_FILE`].
+pub const GATEWAY_TOKEN_DIR: &str = "/etc/openclaw-gateway-token";
+
 /// emptyDir volumes of the `openclaw` container.
 pub const TMP_VOLUME: &str = "openclaw-tmp";
 /// See [`TMP_VOLUME`].

@@ -7,8 +7,8 @@ use openclaw_api::{
     instance::{S3Spec, SkillRef, sidecars::OLLAMA_HOST},
     plan::{
         BackupPlan, CaBundlePlan, ConfigPlan, DrillPlan, GATEWAY_PORT, GATEWAY_TOKEN_ENV,
-        GatewayBind, GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION, RuntimePlan, S3Connection,
-        S3CredentialsEnv,
+        GATEWAY_TOKEN_FILE, GatewayBind, GatewayPlan, InstanceRef, OllamaPlan, PLAN_VERSION,
+        RuntimePlan, S3Connection, S3CredentialsEnv,
     },
 };
 
@@ -63,6 +63,7 @@ pub fn runtime_plan(
             port: GATEWAY_PORT,
             bind,
             token_env: GATEWAY_TOKEN_ENV.to_owned(),
+            token_file: (!ctx.gateway_token_from_user_env()).then(|| GATEWAY_TOKEN_FILE.to_owned()),
         },
         status_port: ctx.status_port(),
         backup: backup(ctx)?,
@@ -178,6 +179,36 @@ mod tests {
                 package: "@openclaw/matrix".into()
             }
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_gateway_token_is_a_file_unless_the_user_passes_the_variable() -> Result<(), BuildError> {
+        use crate::build::pod::volumes;
+        let mounted = instance("spec:\n  gateway: {existingSecret: my-token}\n");
+        let ctx = context(&mounted);
+        let plan = runtime_plan(&ctx, Map::new())?;
+        assert_eq!(plan.gateway.token_file.as_deref(), Some(GATEWAY_TOKEN_FILE));
+        let secret = volumes::gateway_token(&ctx)
+            .and_then(|v| v.secret)
+            .unwrap_or_default();
+        assert_eq!(secret.secret_name.as_deref(), Some("my-token"));
+        assert_eq!(secret.default_mode, Some(0o440));
+        let items = secret.items.unwrap_or_default();
+        assert_eq!(
+            items
+                .iter()
+                .map(|i| (i.key.as_str(), i.path.as_str()))
+                .collect::<Vec<_>>(),
+            [("token", "token")]
+        );
+
+        let own = instance(
+            "spec:\n  env: [{name: OPENCLAW_GATEWAY_TOKEN, valueFrom: {secretKeyRef: {name: t, key: k}}}]\n",
+        );
+        let ctx = context(&own);
+        assert_eq!(runtime_plan(&ctx, Map::new())?.gateway.token_file, None);
+        assert!(volumes::gateway_token(&ctx).is_none());
         Ok(())
     }
 

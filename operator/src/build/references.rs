@@ -25,6 +25,9 @@ pub struct Reference {
     pub name: String,
     /// The user marked every use of it optional: the pod starts without it.
     pub optional: bool,
+    /// A change of its content rolls the pod. False only for what the pod reads in place and
+    /// hands on without a restart (the gateway token Secret, mounted as a file).
+    pub rolls: bool,
 }
 
 /// What the instance itself references (without the cluster defaults; see
@@ -76,7 +79,11 @@ pub fn references_with_defaults(
         found.add(ReferenceKind::Secret, &secret.name, false);
     }
     if let Some(name) = &spec.gateway.existing_secret {
-        found.add(ReferenceKind::Secret, name, false);
+        if ctx.gateway_token_from_user_env() {
+            found.add(ReferenceKind::Secret, name, false);
+        } else {
+            found.add_live(ReferenceKind::Secret, name);
+        }
     }
     if let Some(name) = ctx.s3_credentials_secret() {
         found.add(ReferenceKind::Secret, &name, false);
@@ -84,19 +91,31 @@ pub fn references_with_defaults(
     found.into_references()
 }
 
-/// Seen references: (kind, name) → optional everywhere so far.
+/// Seen references: (kind, name) → (optional everywhere so far, rolls the pod).
 #[derive(Default)]
-struct Found(BTreeMap<(ReferenceKind, String), bool>);
+struct Found(BTreeMap<(ReferenceKind, String), (bool, bool)>);
 
 impl Found {
     fn add(&mut self, kind: ReferenceKind, name: &str, optional: bool) {
+        self.insert(kind, name, optional, true);
+    }
+
+    /// Required, read in place by the pod: watched, but its content does not roll the pod.
+    fn add_live(&mut self, kind: ReferenceKind, name: &str) {
+        self.insert(kind, name, false, false);
+    }
+
+    fn insert(&mut self, kind: ReferenceKind, name: &str, optional: bool, rolls: bool) {
         if name.is_empty() {
             return;
         }
         self.0
             .entry((kind, name.to_owned()))
-            .and_modify(|all_optional| *all_optional &= optional)
-            .or_insert(optional);
+            .and_modify(|(all_optional, any_rolls)| {
+                *all_optional &= optional;
+                *any_rolls |= rolls;
+            })
+            .or_insert((optional, rolls));
     }
 
     fn env_from(&mut self, sources: &[EnvFromSource]) {
@@ -173,10 +192,11 @@ impl Found {
     fn into_references(self) -> Vec<Reference> {
         self.0
             .into_iter()
-            .map(|((kind, name), optional)| Reference {
+            .map(|((kind, name), (optional, rolls))| Reference {
                 kind,
                 name,
                 optional,
+                rolls,
             })
             .collect()
     }
@@ -241,6 +261,35 @@ spec:
                 (ReferenceKind::ConfigMap, "proj-cm", false),
                 (ReferenceKind::ConfigMap, "settings", false),
             ]
+        );
+    }
+
+    #[test]
+    fn the_gateway_token_secret_is_watched_but_does_not_roll_the_pod() {
+        let rolls = |yaml: &str| {
+            references(&instance(yaml))
+                .iter()
+                .find(|r| r.name == "my-token")
+                .map(|r| (r.optional, r.rolls))
+        };
+        // Mounted as a file: the supervisor hands a rotated token to the running gateway.
+        assert_eq!(
+            rolls("spec:\n  gateway: {existingSecret: my-token}\n"),
+            Some((false, false))
+        );
+        // Also used in a variable: that copy only changes with a restart.
+        assert_eq!(
+            rolls(
+                "spec:\n  gateway: {existingSecret: my-token}\n  env:\n    - {name: X, valueFrom: {secretKeyRef: {name: my-token, key: token}}}\n"
+            ),
+            Some((false, true))
+        );
+        // The user's own OPENCLAW_GATEWAY_TOKEN: the gateway reads the variable.
+        assert_eq!(
+            rolls(
+                "spec:\n  gateway: {existingSecret: my-token}\n  env:\n    - {name: OPENCLAW_GATEWAY_TOKEN, value: t}\n"
+            ),
+            Some((false, true))
         );
     }
 

@@ -7,7 +7,11 @@ use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::Resource;
-use openclaw_api::OpenClawInstance;
+use openclaw_api::{
+    OpenClawInstance,
+    instance::{GATEWAY_TOKEN_ROTATED_FOR_ANNOTATION, ROTATE_GATEWAY_TOKEN_ANNOTATION},
+};
+use serde_json::{Value, json};
 
 use super::{CONTROL_TOKEN_KEY, GATEWAY_TOKEN_KEY, labels, names};
 
@@ -39,6 +43,54 @@ pub fn gateway_token(instance: &OpenClawInstance, token: &str, control: &str) ->
     }
 }
 
+/// What a rotation request on the instance asks of its gateway-token Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRotation {
+    /// No request, or the Secret already answered this one.
+    Nothing,
+    /// Write a new gateway token and record the request.
+    Rotate { request: String },
+    /// The token lives in the user's Secret: record the request, rotate nothing, warn.
+    UserSecret { request: String, secret: String },
+}
+
+/// Decides from the instance's request and the request the Secret last answered.
+pub fn token_rotation(instance: &OpenClawInstance, answered: Option<&str>) -> TokenRotation {
+    let request = instance
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROTATE_GATEWAY_TOKEN_ANNOTATION))
+        .filter(|value| !value.is_empty());
+    let Some(request) = request.filter(|r| answered != Some(r.as_str())) else {
+        return TokenRotation::Nothing;
+    };
+    match &instance.spec.gateway.existing_secret {
+        Some(secret) => TokenRotation::UserSecret {
+            request: request.clone(),
+            secret: secret.clone(),
+        },
+        None => TokenRotation::Rotate {
+            request: request.clone(),
+        },
+    }
+}
+
+/// The merge patch that answers `request` on the gateway-token Secret, with a new gateway token
+/// when one is given (the supervisor token is never rotated here).
+pub fn rotation_patch(request: &str, token: Option<&str>) -> Value {
+    use base64::Engine as _;
+    let mut patch = json!({
+        "metadata": {"annotations": {GATEWAY_TOKEN_ROTATED_FOR_ANNOTATION: request}}
+    });
+    if let Some(token) = token {
+        patch["data"] = json!({
+            GATEWAY_TOKEN_KEY: base64::engine::general_purpose::STANDARD.encode(token)
+        });
+    }
+    patch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +112,52 @@ mod tests {
         let data = secret.data.unwrap_or_default();
         assert_eq!(data["token"].0, b"gw");
         assert_eq!(data["supervisor-token"].0, b"ctl");
+    }
+
+    #[test]
+    fn a_rotation_request_is_answered_once() {
+        let plain = instance("spec: {}");
+        assert_eq!(token_rotation(&plain, None), TokenRotation::Nothing);
+        let asked = instance(
+            "metadata:\n  annotations: {openclaw.rocks/rotate-gateway-token: \"2026-12-04\"}\nspec: {}\n",
+        );
+        assert_eq!(
+            token_rotation(&asked, None),
+            TokenRotation::Rotate {
+                request: "2026-12-04".into()
+            }
+        );
+        assert_eq!(
+            token_rotation(&asked, Some("2026-12-01")),
+            TokenRotation::Rotate {
+                request: "2026-12-04".into()
+            }
+        );
+        assert_eq!(
+            token_rotation(&asked, Some("2026-12-04")),
+            TokenRotation::Nothing
+        );
+        let user = instance(
+            "metadata:\n  annotations: {openclaw.rocks/rotate-gateway-token: \"1\"}\nspec:\n  gateway: {existingSecret: mine}\n",
+        );
+        assert_eq!(
+            token_rotation(&user, None),
+            TokenRotation::UserSecret {
+                request: "1".into(),
+                secret: "mine".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_patch_records_the_request_and_replaces_only_the_gateway_token() {
+        let patch = rotation_patch("r1", Some("new"));
+        assert_eq!(
+            patch["metadata"]["annotations"]["openclaw.rocks/gateway-token-rotated-for"],
+            "r1"
+        );
+        assert_eq!(patch["data"]["token"], "bmV3");
+        assert!(patch["data"].get("supervisor-token").is_none());
+        assert!(rotation_patch("r1", None).get("data").is_none());
     }
 }

@@ -7,11 +7,14 @@ use futures::Future;
 use k8s_openapi::{NamespaceResourceScope, api::core::v1::Secret};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{ApiResource, DynamicObject, GroupVersionKind, PostParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
     core::PartialObjectMeta,
-    runtime::reflector::{ObjectRef, Store},
+    runtime::{
+        events::EventType,
+        reflector::{ObjectRef, Store},
+    },
 };
-use openclaw_api::OpenClawInstance;
+use openclaw_api::{OpenClawInstance, instance::GATEWAY_TOKEN_ROTATED_FOR_ANNOTATION};
 use rand::RngCore;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -19,8 +22,9 @@ use super::{
     Context,
     apply::{ensure, ensure_with, remove},
     error::Cause,
+    events,
 };
-use crate::build::{self, FIELD_MANAGER, names};
+use crate::build::{self, FIELD_MANAGER, TokenRotation, names};
 
 /// One child's apply, run in list order.
 type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), Cause>> + Send + 'a>>;
@@ -189,8 +193,18 @@ async fn ensure_token_secret(
     name: &str,
 ) -> Result<(), Cause> {
     let secret_name = names::gateway_token(name);
-    if Cached::<Secret>::resource_version(&ctx.stores.secrets, ns, &secret_name).is_some() {
-        return Ok(());
+    if let Some(cached) = ctx
+        .stores
+        .secrets
+        .get(&ObjectRef::new(&secret_name).within(ns))
+    {
+        let answered = cached
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(GATEWAY_TOKEN_ROTATED_FOR_ANNOTATION))
+            .map(String::as_str);
+        return rotate_token(ctx, instance, ns, &secret_name, answered).await;
     }
     let secret = build::gateway_token_secret(instance, &random_token(), &random_token());
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
@@ -208,6 +222,62 @@ async fn ensure_token_secret(
         // Created by an earlier reconcile the cache has not seen yet: keep it.
         Err(kube::Error::Api(status)) if status.code == 409 => {}
         Err(err) => return Err(err.into()),
+    }
+    Ok(())
+}
+
+/// Answers a rotation request on the instance (`openclaw.rocks/rotate-gateway-token`): a new
+/// gateway token in the instance's own Secret, which the kubelet refreshes in the pod's token
+/// file and the supervisor hands to the running gateway. Recorded on the Secret, so each request
+/// is answered once.
+async fn rotate_token(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    ns: &str,
+    secret_name: &str,
+    answered: Option<&str>,
+) -> Result<(), Cause> {
+    let (request, token) = match build::token_rotation(instance, answered) {
+        TokenRotation::Nothing => return Ok(()),
+        TokenRotation::Rotate { request } => (request, Some(random_token())),
+        TokenRotation::UserSecret { request, secret } => {
+            events::publish(
+                ctx,
+                instance,
+                EventType::Warning,
+                "GatewayTokenNotRotated",
+                format!(
+                    "the gateway token comes from Secret {secret} (spec.gateway.existingSecret): \
+                     write a new token there; the running gateway takes it without a restart"
+                ),
+            )
+            .await;
+            (request, None)
+        }
+    };
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let patch = build::token_rotation_patch(&request, token.as_deref());
+    api.patch(
+        secret_name,
+        &PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    ctx.metrics.api_write("Secret");
+    if token.is_some() {
+        events::publish(
+            ctx,
+            instance,
+            EventType::Normal,
+            "GatewayTokenRotated",
+            format!(
+                "new gateway token in Secret {secret_name} (request {request:?}); the running gateway takes it without a restart"
+            ),
+        )
+        .await;
     }
     Ok(())
 }

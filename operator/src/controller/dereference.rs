@@ -12,7 +12,8 @@ use crate::build::{Reference, ReferenceKind};
 /// What dereferencing found.
 #[derive(Debug, Default)]
 pub struct Dereferenced {
-    /// sha256 over the kind, name and content of every referenced object, in order.
+    /// sha256 over the kind, name and content of every referenced object, in order (presence
+    /// only for those that do not roll the pod).
     pub inputs_hash: String,
     /// Human descriptions of required objects that do not exist.
     pub missing: Vec<String>,
@@ -64,6 +65,8 @@ pub async fn dereference(
         hasher.update(reference.name.as_bytes());
         hasher.update([0]);
         match content {
+            // Read in place by the pod: only its presence counts.
+            Some(_) if !reference.rolls => hasher.update(b"present"),
             Some(data) => {
                 for (key, value) in data {
                     hasher.update(key.as_bytes());

@@ -16,7 +16,7 @@ use super::{
 pub const CONFIG_FILE: &str = "openclaw.json";
 
 /// Mode of the written file: it may hold tokens, and the gateway runs as its owner.
-const MODE: u32 = 0o600;
+pub const MODE: u32 = 0o600;
 
 /// Why the configuration could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,10 @@ impl Step for ConfigStep {
                 ),
                 None => None,
             };
-            let desired = merge::desired(plan.raw.as_ref(), user, &ctx.plan.gateway);
+            let mut desired = merge::desired(plan.raw.as_ref(), user, &ctx.plan.gateway);
+            if let Some(token) = super::gateway_token::GatewayTokenStep::token(ctx) {
+                super::gateway_token::force_ref(&mut desired, &token.first_slot());
+            }
             let target = Self::target(ctx);
             let shown = target.display().to_string();
             let existing =

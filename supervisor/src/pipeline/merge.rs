@@ -115,6 +115,7 @@ mod tests {
             port: GATEWAY_PORT,
             bind,
             token_env: "OPENCLAW_GATEWAY_TOKEN".into(),
+            token_file: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod dag;
 mod env;
 pub mod exec;
 mod fsutil;
+pub mod gateway_token;
 pub mod gpu;
 mod http;
 pub mod merge;
@@ -79,6 +80,9 @@ pub enum PipelineError {
 fn steps(plan: &RuntimePlan) -> Vec<SharedStep> {
     let mut steps: Vec<SharedStep> =
         vec![Arc::new(restore::RestoreStep), Arc::new(config::ConfigStep)];
+    if plan.gateway.token_file.is_some() {
+        steps.push(Arc::new(gateway_token::GatewayTokenStep));
+    }
     if plan.ca_bundle.is_some() {
         steps.push(Arc::new(ca_bundle::CaBundleStep));
     }
@@ -226,6 +230,7 @@ pub(crate) fn test_plan() -> RuntimePlan {
             port: GATEWAY_PORT,
             bind: GatewayBind::Loopback,
             token_env: "T".into(),
+            token_file: None,
         },
         status_port: 9090,
         backup: None,

@@ -21,6 +21,8 @@ pub mod names {
     pub const RESTORE: &str = "restore";
     /// Seed or merge `openclaw.json`.
     pub const CONFIG: &str = "config";
+    /// Hand the gateway its token (a private copy the config's SecretRef reads).
+    pub const GATEWAY_TOKEN: &str = "gateway-token";
     /// Build the combined CA bundle and export it.
     pub const CA_BUNDLE: &str = "ca-bundle";
     /// Install ClawHub skills and `npm:` packages.

@@ -180,6 +180,14 @@ impl Collector for BoardCollector {
             restarts.metric_type(),
         )?)?;
 
+        let rotations = ConstCounter::new(u64::from(g.token_rotations));
+        rotations.encode(encoder.encode_descriptor(
+            "gateway_token_rotations",
+            "Gateway tokens handed to the running gateway without a restart",
+            None,
+            rotations.metric_type(),
+        )?)?;
+
         let seconds = Unit::Seconds;
         let finished: Vec<_> = s
             .steps

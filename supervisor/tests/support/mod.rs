@@ -44,6 +44,7 @@ pub fn plan() -> RuntimePlan {
             port: GATEWAY_PORT,
             bind: GatewayBind::Lan,
             token_env: "OPENCLAW_GATEWAY_TOKEN".into(),
+            token_file: None,
         },
         status_port: 9090,
         backup: None,

@@ -9,13 +9,13 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use openclaw_api::{
     instance::{backup::S3_CREDENTIAL_KEYS, sidecars::OLLAMA_HOST},
     plan::{
-        CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, GATEWAY_TOKEN_ENV, HOME_ENV, S3_ACCESS_KEY_ID_ENV,
+        CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, HOME_ENV, S3_ACCESS_KEY_ID_ENV,
         S3_SECRET_ACCESS_KEY_ENV, S3_SESSION_TOKEN_ENV, STATE_DIR_ENV, STATUS_ADDRESS_ENV,
         STATUS_PORT_ENV, TERMINATION_GRACE_ENV, TERMINATION_GRACE_SECONDS,
     },
 };
 
-use super::super::{BuildContext, CONTROL_TOKEN_KEY, GATEWAY_TOKEN_KEY, names, paths};
+use super::super::{BuildContext, CONTROL_TOKEN_KEY, names, paths};
 
 /// Variables the user cannot replace: the supervisor's layout and its secrets.
 pub const PROTECTED: [&str; 10] = [
@@ -46,12 +46,6 @@ pub fn env(ctx: &BuildContext<'_>) -> Vec<EnvVar> {
         value("OPENCLAW_DISABLE_BONJOUR", "1"),
         // The operator rolls out new versions; the gateway must not update itself.
         value("OPENCLAW_NO_AUTO_UPDATE", "1"),
-        secret(
-            GATEWAY_TOKEN_ENV,
-            &gateway_token_secret(ctx),
-            GATEWAY_TOKEN_KEY,
-            false,
-        ),
         secret(
             CONTROL_TOKEN_ENV,
             &names::gateway_token(ctx.name()),
@@ -169,7 +163,6 @@ mod tests {
                 "OPENCLAW_TERMINATION_GRACE_SECONDS",
                 "OPENCLAW_DISABLE_BONJOUR",
                 "OPENCLAW_NO_AUTO_UPDATE",
-                "OPENCLAW_GATEWAY_TOKEN",
                 "OPENCLAW_SUPERVISOR_TOKEN",
                 "NPM_CONFIG_PREFIX",
                 "PATH"
@@ -179,14 +172,8 @@ mod tests {
             get(&env, "OPENCLAW_TERMINATION_GRACE_SECONDS").and_then(|v| v.value.as_deref()),
             Some("60")
         );
-        let token = get(&env, "OPENCLAW_GATEWAY_TOKEN")
-            .and_then(|v| v.value_from.clone())
-            .and_then(|s| s.secret_key_ref)
-            .unwrap_or_default();
-        assert_eq!(
-            (token.name.as_str(), token.key.as_str()),
-            ("my-agent-gateway-token", "token")
-        );
+        // The gateway token is a file (`volumes::gateway_token`), so a rotation needs no restart.
+        assert!(get(&env, "OPENCLAW_GATEWAY_TOKEN").is_none());
     }
 
     #[test]
@@ -214,11 +201,6 @@ spec:
         );
         assert!(get(&env, "OPENCLAW_SUPERVISOR_TOKEN").is_some_and(|v| v.value.is_none()));
         assert_eq!(names(&env).last(), Some(&"EXTRA"));
-        let gateway = get(&env, "OPENCLAW_GATEWAY_TOKEN")
-            .and_then(|v| v.value_from.clone())
-            .and_then(|s| s.secret_key_ref)
-            .unwrap_or_default();
-        assert_eq!(gateway.name, "my-token");
         let control = get(&env, "OPENCLAW_SUPERVISOR_TOKEN")
             .and_then(|v| v.value_from.clone())
             .and_then(|s| s.secret_key_ref)

@@ -55,6 +55,13 @@ fn mounts(ctx: &BuildContext<'_>) -> Vec<VolumeMount> {
         mount(paths::CONFIG_VOLUME, paths::CONFIG_DIR, true),
         mount(paths::TMP_VOLUME, "/tmp", false),
     ];
+    if !ctx.gateway_token_from_user_env() {
+        mounts.push(mount(
+            paths::GATEWAY_TOKEN_VOLUME,
+            paths::GATEWAY_TOKEN_DIR,
+            true,
+        ));
+    }
     if spec.tailscale.enabled {
         mounts.extend(super::tailscale::openclaw_mounts());
     }
@@ -125,7 +132,21 @@ mod tests {
                 ),
                 ("openclaw-config".into(), "/etc/openclaw".into(), Some(true)),
                 ("openclaw-tmp".into(), "/tmp".into(), None),
+                (
+                    "openclaw-gateway-token".into(),
+                    "/etc/openclaw-gateway-token".into(),
+                    Some(true)
+                ),
             ]
+        );
+        // The plan's token file is in that mount, under the Secret's key.
+        assert_eq!(
+            openclaw_api::plan::GATEWAY_TOKEN_FILE,
+            format!(
+                "{}/{}",
+                paths::GATEWAY_TOKEN_DIR,
+                crate::build::GATEWAY_TOKEN_KEY
+            )
         );
     }
 

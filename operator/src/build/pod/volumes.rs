@@ -11,7 +11,7 @@ use k8s_openapi::{
     apimachinery::pkg::api::resource::Quantity,
 };
 
-use super::super::{BuildContext, names, paths, storage};
+use super::super::{BuildContext, GATEWAY_TOKEN_KEY, names, paths, storage};
 
 /// Volumes of the `openclaw` container and the CA bundle volume.
 pub fn core(ctx: &BuildContext<'_>) -> Vec<Volume> {
@@ -22,8 +22,32 @@ pub fn core(ctx: &BuildContext<'_>) -> Vec<Volume> {
         empty_dir(paths::TMP_VOLUME, None),
         empty_dir(paths::HOME_VOLUME, None),
     ];
+    volumes.extend(gateway_token(ctx));
     volumes.extend(ca_bundle(ctx));
     volumes
+}
+
+/// `openclaw-gateway-token`: the token key of the gateway token Secret, unless the user passes
+/// the token in its own variable. A volume (no `subPath`) so the kubelet refreshes the file in
+/// place when the Secret rotates; readable by the pod's group only.
+pub fn gateway_token(ctx: &BuildContext<'_>) -> Option<Volume> {
+    if ctx.gateway_token_from_user_env() {
+        return None;
+    }
+    Some(Volume {
+        name: paths::GATEWAY_TOKEN_VOLUME.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(super::env::gateway_token_secret(ctx)),
+            items: Some(vec![KeyToPath {
+                key: GATEWAY_TOKEN_KEY.to_owned(),
+                path: GATEWAY_TOKEN_KEY.to_owned(),
+                mode: None,
+            }]),
+            default_mode: Some(0o440),
+            optional: None,
+        }),
+        ..Volume::default()
+    })
 }
 
 /// An emptyDir, on disk, optionally size-limited.
