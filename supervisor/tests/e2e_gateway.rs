@@ -1,8 +1,9 @@
 //! End to end: the supervisor binary runs the REAL OpenClaw gateway (npm `openclaw@2026.9.6` on
 //! Node 24.21.0) with a seeded configuration and a skill from a loopback ClawHub in a temporary
 //! HOME, reports `/readyz` 200 once the gateway's own `/readyz` JSON says ready, shows every step
-//! in `/status`, the gateway lists the skill, the supervisor stops cleanly on SIGTERM, and a
-//! restart with nothing changed skips every step.
+//! in `/status`, the gateway lists the skill, the supervisor stops cleanly on SIGTERM, a restart
+//! with nothing changed skips every step, and a rotated token file (swapped the way the kubelet
+//! swaps a Secret volume) reaches the running gateway without a restart or a refused connection.
 //!
 //! Node and openclaw come from `cargo xtask node` (the tools cache, outside the repository);
 //! without them this test fails and says so. It never skips.
@@ -30,6 +31,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
 /// Away from 18789 (a demo may run there) and from what the gateway derives from it (+1..+110).
 const GATEWAY_PORT: u16 = 28789;
 const GATEWAY_TOKEN: &str = "e2e-gateway-token-0123456789abcdef";
+const ROTATED_TOKEN: &str = "e2e-rotated-token-fedcba9876543210";
 const CONTROL_TOKEN: &str = "e2e-control-token";
 /// Measured: ready 8-12 s after spawn on 2 vCPUs, up to ~35 s on a busy machine's first start.
 const READY_WITHIN: Duration = Duration::from_secs(180);
@@ -78,7 +80,6 @@ impl Supervisor {
                 format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir.display()),
             )
             .env("LANG", "C.UTF-8")
-            .env("OPENCLAW_GATEWAY_TOKEN", GATEWAY_TOKEN)
             .env("OPENCLAW_SUPERVISOR_TOKEN", CONTROL_TOKEN)
             .env("OPENCLAW_DISABLE_BONJOUR", "1")
             .env("OPENCLAW_NO_AUTO_UPDATE", "1")
@@ -182,7 +183,45 @@ fn free_port() -> TestResult<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn plan(status_port: u16) -> Value {
+/// A Secret volume as the kubelet lays it out: `token -> ..data/token`, `..data -> ..<version>`.
+fn secret_volume(dir: &Path, token: &str) -> TestResult<PathBuf> {
+    fs::create_dir_all(dir)?;
+    std::os::unix::fs::symlink("..data/token", dir.join("token"))?;
+    swap_secret(dir, "v1", token)?;
+    Ok(dir.join("token"))
+}
+
+/// The kubelet's atomic update: a new version directory, then `..data` renamed over.
+fn swap_secret(dir: &Path, version: &str, token: &str) -> TestResult {
+    let versioned = dir.join(format!("..{version}"));
+    fs::create_dir_all(&versioned)?;
+    fs::write(versioned.join("token"), token)?;
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..{version}"), &tmp)?;
+    fs::rename(&tmp, dir.join("..data"))?;
+    Ok(())
+}
+
+/// `POST /tools/invoke` (a read-only tool) with `token`: the gateway's HTTP status, or `None`
+/// when the connection was refused or broke.
+fn invoke(token: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let body = r#"{"tool":"sessions_list","args":{}}"#;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", GATEWAY_PORT)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!(
+        "POST /tools/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn plan(status_port: u16, token_file: &Path) -> Value {
     json!({
         "version": 1,
         "instance": {"name": "e2e-agent", "namespace": "e2e"},
@@ -195,7 +234,7 @@ fn plan(status_port: u16) -> Value {
             "format": "json"
         },
         "skills": [{"source": {"kind": "clawHub", "owner": "e2e", "slug": "weather"}, "version": "1.0.0"}],
-        "gateway": {"port": GATEWAY_PORT, "bind": "loopback", "tokenEnv": "OPENCLAW_GATEWAY_TOKEN"},
+        "gateway": {"port": GATEWAY_PORT, "bind": "loopback", "tokenEnv": "OPENCLAW_GATEWAY_TOKEN", "tokenFile": token_file},
         "statusPort": status_port
     })
 }
@@ -272,7 +311,11 @@ async fn real_gateway_becomes_ready_and_a_restart_skips_every_step() -> TestResu
     );
     let dir = tempfile::tempdir()?;
     let status_port = free_port()?;
-    fs::write(dir.path().join("plan.json"), plan(status_port).to_string())?;
+    let token_file = secret_volume(&dir.path().join("gateway-token"), GATEWAY_TOKEN)?;
+    fs::write(
+        dir.path().join("plan.json"),
+        plan(status_port, &token_file).to_string(),
+    )?;
     let base = format!("http://127.0.0.1:{status_port}");
     let client = HttpClient::new(Duration::from_secs(5));
     let clawhub = loopback_clawhub().await;
@@ -340,19 +383,24 @@ async fn real_gateway_becomes_ready_and_a_restart_skips_every_step() -> TestResu
         "the gateway does not list the managed skill: {listed:?}"
     );
 
-    // The gateway got its token and no-respawn, not the supervisor's control token.
+    // The gateway got no-respawn, not the supervisor's control token; its own token comes
+    // through the config's file SecretRef, never written into the config itself.
     let gateway = first.gateway_pid.ok_or("no gateway pid in /status")?;
     let env = environ(gateway)?;
     assert!(env.iter().any(|v| v == "OPENCLAW_NO_RESPAWN=1"), "{env:?}");
-    assert!(
-        env.iter()
-            .any(|v| v == &format!("OPENCLAW_GATEWAY_TOKEN={GATEWAY_TOKEN}"))
-    );
     assert!(
         !env.iter()
             .any(|v| v.starts_with("OPENCLAW_SUPERVISOR_TOKEN=")),
         "control token leaked: {env:?}"
     );
+    assert!(
+        !env.iter().any(|v| v.starts_with("OPENCLAW_GATEWAY_TOKEN=")),
+        "{env:?}"
+    );
+    assert_eq!(config["gateway"]["auth"]["token"]["source"], "file");
+    assert!(!config.to_string().contains(GATEWAY_TOKEN), "{config}");
+    assert_eq!(invoke(GATEWAY_TOKEN), Some(200));
+    assert_eq!(invoke("not-the-token"), Some(401));
 
     let exit = first.stop(Duration::from_secs(60))?;
     assert!(exit.success(), "exit {exit} on SIGTERM:\n{}", first.log());
@@ -389,9 +437,64 @@ async fn real_gateway_becomes_ready_and_a_restart_skips_every_step() -> TestResu
         Value::Null,
         "the first run stopped cleanly"
     );
+    eprintln!("restart cycle took {:.1}s", started.elapsed().as_secs_f64());
+
+    // Token rotation: the Secret volume swapped as the kubelet does; the running gateway takes
+    // the new token, refuses the old one, and never stops listening.
+    assert_eq!(invoke(GATEWAY_TOKEN), Some(200));
+    let rotated_at = Instant::now();
+    swap_secret(&dir.path().join("gateway-token"), "v2", ROTATED_TOKEN)?;
+    let (mut attempts, mut refused) = (0_u32, 0_u32);
+    let accepted_after = loop {
+        attempts += 1;
+        match invoke(ROTATED_TOKEN) {
+            Some(200) => break rotated_at.elapsed(),
+            Some(_) => {}
+            None => refused += 1,
+        }
+        if rotated_at.elapsed() > Duration::from_secs(60) {
+            return Err(format!(
+                "the rotated token was not accepted within 60 s:\n{}",
+                second.log()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!(
+        "token rotation: new token accepted {:.2}s after the Secret swap (supervisor poll {}s + gateway reload); {refused} of {attempts} requests refused",
+        accepted_after.as_secs_f64(),
+        openclaw_supervisor::pipeline::gateway_token::POLL.as_secs()
+    );
+    assert_eq!(
+        refused, 0,
+        "the gateway refused connections during the rotation"
+    );
+    assert_eq!(
+        invoke(GATEWAY_TOKEN),
+        Some(401),
+        "the old token still works"
+    );
+    let (_, status) = get(&client, &format!("{base}/status"))
+        .await
+        .ok_or("no /status")?;
+    assert_eq!(
+        status["gateway"]["pid"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok()),
+        second.gateway_pid,
+        "the gateway restarted: {status}"
+    );
+    assert_eq!(status["gateway"]["restarts"], 0, "{status}");
+    assert_eq!(status["gateway"]["tokenRotations"], 1, "{status}");
+    let config = fs::read_to_string(dir.path().join("home/.openclaw/openclaw.json"))?;
+    assert!(
+        !config.contains(GATEWAY_TOKEN) && !config.contains(ROTATED_TOKEN),
+        "{config}"
+    );
+
     let exit = second.stop(Duration::from_secs(60))?;
     assert!(exit.success(), "exit {exit} on SIGTERM:\n{}", second.log());
     second.gateway_pid = None;
-    eprintln!("restart cycle took {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use openclaw_api::plan::{
-    CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, GATEWAY_TOKEN_ENV, HOME_ENV, PLAN_FILE, STATE_DIR_ENV,
+    CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, HOME_ENV, PLAN_FILE, STATE_DIR_ENV,
 };
 use openclaw_testkit::location::GatewayTools;
 
@@ -127,6 +127,15 @@ impl LocalPod {
         std::fs::create_dir_all(&self.home)?;
         let mut plan: serde_json::Value = serde_json::from_str(&plan)?;
         edit(&mut plan);
+        // The kubelet would mount the token Secret there; here it is a file beside HOME.
+        if plan["gateway"]["tokenFile"].is_string() {
+            let token_file = self.home.with_extension("gateway-token");
+            std::fs::write(
+                &token_file,
+                secret_key(cluster, ns, instance, "token").await?,
+            )?;
+            plan["gateway"]["tokenFile"] = token_file.display().to_string().into();
+        }
         let plan = plan.to_string();
         let plan_path = self.home.join(PLAN_FILE);
         std::fs::write(&plan_path, plan)?;
@@ -151,10 +160,6 @@ impl LocalPod {
                 command
                     .env(GATEWAY_COMMAND_ENV, tools.gateway_command())
                     .env("PATH", format!("{}:{path}", tools.bin_dir().display()))
-                    .env(
-                        GATEWAY_TOKEN_ENV,
-                        secret_key(cluster, ns, instance, "token").await?,
-                    )
                     .env("OPENCLAW_DISABLE_BONJOUR", "1")
                     .env("OPENCLAW_NO_AUTO_UPDATE", "1")
                     .env("OPENCLAW_LOG_FORMAT", "plain")

@@ -324,6 +324,58 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     )?;
     assert_eq!(env.trim(), "ANTHROPIC_API_KEY=sk-ant-second");
 
+    // Fault 3b: the gateway token is rotated on request; the same pod's gateway takes the new
+    // token in place (kubelet refresh, supervisor hand-over, gateway hot reload).
+    let token_pod = pod(&cluster, &ns.name, pod_name).await?;
+    let token_gateway = gateway_pid(&cluster, &ns.name, pod_name)?;
+    let secrets = Api::<Secret>::namespaced(cluster.client.clone(), &ns.name);
+    let old_token = gateway_token(&secrets).await?;
+    assert_eq!(invoke(&cluster, &ns.name, pod_name, &old_token)?, "200");
+    cluster.kubectl(
+        &[
+            "annotate",
+            "openclawinstance",
+            "my-agent",
+            "-n",
+            &ns.name,
+            "openclaw.rocks/rotate-gateway-token=rotation-1",
+        ],
+        None,
+    )?;
+    let asked = Instant::now();
+    let new_token = wait::until(
+        "the operator to write a new gateway token",
+        Duration::from_secs(60),
+        || async {
+            let token = gateway_token(&secrets).await?;
+            Ok((token != old_token).then_some(token))
+        },
+    )
+    .await?;
+    wait::until(
+        "the running gateway to accept the new token",
+        Duration::from_secs(180),
+        || async { Ok((invoke(&cluster, &ns.name, pod_name, &new_token)? == "200").then_some(())) },
+    )
+    .await?;
+    println!(
+        "gateway token rotated → new token accepted by the same gateway in {:.1} s",
+        seconds(asked)
+    );
+    assert_eq!(invoke(&cluster, &ns.name, pod_name, &old_token)?, "401");
+    let after = pod(&cluster, &ns.name, pod_name).await?;
+    assert_eq!(uid(&after), uid(&token_pod), "the pod rolled");
+    assert_eq!(
+        restarts(&after),
+        restarts(&token_pod),
+        "the container restarted"
+    );
+    assert_eq!(
+        gateway_pid(&cluster, &ns.name, pod_name)?,
+        token_gateway,
+        "the gateway restarted"
+    );
+
     // Fault 4: the operator pod is killed; a new one takes the Lease, nothing is re-created.
     let statefulsets = Api::<StatefulSet>::namespaced(cluster.client.clone(), &ns.name);
     let sts_before = uid(&statefulsets.get("my-agent").await?);
@@ -371,6 +423,35 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
         "the agent pod was re-created"
     );
     Ok(())
+}
+
+/// The gateway token of `my-agent`'s own Secret.
+async fn gateway_token(secrets: &Api<Secret>) -> Result<String> {
+    let secret = secrets.get("my-agent-gateway-token").await?;
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove("token"))
+        .context("no token key in my-agent-gateway-token")?;
+    Ok(String::from_utf8(bytes.0)?)
+}
+
+/// `POST /tools/invoke` (a read-only tool) on the gateway from inside its container, with
+/// `token`: the HTTP status, or the connection error's code.
+fn invoke(cluster: &TestCluster, ns: &str, pod: &str, token: &str) -> Result<String> {
+    let script = "const r = require('http').request({host: '127.0.0.1', port: 18789, \
+         path: '/tools/invoke', method: 'POST', headers: {authorization: 'Bearer ' + \
+         process.argv[1], 'content-type': 'application/json'}}, (res) => { \
+         console.log(res.statusCode); process.exit(0); }); \
+         r.on('error', (e) => { console.log(e.code); process.exit(0); }); \
+         r.end(JSON.stringify({tool: 'sessions_list', args: {}}));";
+    let out = openclaw_tests::real_node::exec(
+        cluster,
+        ns,
+        pod,
+        CONTAINER,
+        &["node", "-e", script, token],
+    )?;
+    Ok(out.trim().to_owned())
 }
 
 /// Waits until `name` is a pod other than `old` (a new uid), and Ready.

@@ -46,14 +46,16 @@ pub fn serve(dir: &Path, args: &DemoArgs, started: Instant) -> Result<()> {
     let home = work.join("home");
     fs::create_dir_all(&home)?;
     let plan_path = work.join("plan.json");
-    fs::write(&plan_path, local_plan(&plan)?)?;
+    // The kubelet would mount the token Secret; here it is a file beside HOME.
+    let token_file = work.join("gateway-token");
+    fs::write(&token_file, &token)?;
+    fs::write(&plan_path, local_plan(&plan, &token_file)?)?;
     let supervisor = build_supervisor(false)?;
     println!(
         "==> running the pod's supervisor locally (HOME={})",
         home.display()
     );
     let env = vec![
-        ("OPENCLAW_GATEWAY_TOKEN".to_owned(), token.clone()),
         ("OPENCLAW_SUPERVISOR_TOKEN".to_owned(), control),
         ("ANTHROPIC_API_KEY".to_owned(), key),
     ];
@@ -113,9 +115,12 @@ pub fn serve(dir: &Path, args: &DemoArgs, started: Instant) -> Result<()> {
 
 /// The operator's plan, with the gateway bound to loopback: in the pod it listens on the pod IP
 /// behind the Service; on a laptop it should not listen on every interface.
-fn local_plan(text: &str) -> Result<String> {
+fn local_plan(text: &str, token_file: &Path) -> Result<String> {
     let mut plan = RuntimePlan::from_json(text).context("the rendered plan.json is not a plan")?;
     plan.gateway.bind = GatewayBind::Loopback;
+    if plan.gateway.token_file.is_some() {
+        plan.gateway.token_file = Some(token_file.display().to_string());
+    }
     if let Some(gateway) = plan
         .config
         .raw
