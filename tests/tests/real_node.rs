@@ -290,6 +290,15 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     )
     .await?;
     for step in &warm {
+        // The gateway token's private copy lives in an emptyDir: a new pod copies it again, in
+        // milliseconds. Everything kept on the workspace volume is skipped.
+        if step.name == "gateway-token" {
+            assert!(
+                !step.skipped && step.duration_ms.is_some_and(|ms| ms < 1000),
+                "{warm:?}"
+            );
+            continue;
+        }
         assert!(
             step.skipped,
             "the warm start ran step {} again: {warm:?}",
