@@ -31,6 +31,49 @@ pub(crate) const DNS_SUBDOMAIN: &str =
 /// A DNS-1123 label: a namespace name, a host name.
 pub(crate) const DNS_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
+/// CEL rule: every request and limit of a `ResourceRequirements` is a quantity. The schema of
+/// `Quantity` is int-or-string, which the API server accepts as is; the pod would be refused.
+pub(crate) const RESOURCES_ARE_QUANTITIES: &str = "(!has(self.limits) || self.limits.all(k, isQuantity(string(self.limits[k])))) && (!has(self.requests) || self.requests.all(k, isQuantity(string(self.requests[k]))))";
+
+/// CEL rule: no request above its limit (the API server refuses such a pod, not the instance).
+pub(crate) const REQUESTS_WITHIN_LIMITS: &str = "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
+
+/// Message of [`RESOURCES_ARE_QUANTITIES`].
+pub(crate) const RESOURCES_ARE_QUANTITIES_MESSAGE: &str =
+    "every request and limit must be a quantity, such as 500m, 2, 512Mi or 4Gi";
+
+/// Message of [`REQUESTS_WITHIN_LIMITS`].
+pub(crate) const REQUESTS_WITHIN_LIMITS_MESSAGE: &str = "a request cannot exceed its limit";
+
+/// CEL rule: a quantity field (int-or-string) holds a quantity.
+pub(crate) const IS_QUANTITY: &str = "isQuantity(string(self))";
+
+/// A label or annotation key: an optional DNS-subdomain prefix and `/`, then a name of at most
+/// 63 characters.
+/// (`[.]` rather than `\.`: the pattern goes into CEL string literals.)
+pub(crate) const QUALIFIED_NAME: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+
+/// A label value: empty, or at most 63 characters starting and ending alphanumeric.
+pub(crate) const LABEL_VALUE: &str = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
+
+/// CEL rule: a map's keys are [`QUALIFIED_NAME`]s (annotations).
+pub(crate) fn qualified_keys() -> String {
+    format!("self.all(k, k.size() <= 317 && k.matches('{QUALIFIED_NAME}'))")
+}
+
+/// CEL rule: a map is a set of labels (keys [`QUALIFIED_NAME`], values [`LABEL_VALUE`]).
+pub(crate) fn labels() -> String {
+    format!(
+        "self.all(k, k.size() <= 317 && k.matches('{QUALIFIED_NAME}') && self[k].size() <= 63 && self[k].matches('{LABEL_VALUE}'))"
+    )
+}
+
+/// CEL rule on the instance: its name fits everything derived from it. It names the StatefulSet,
+/// whose pods carry `controller-revision-hash: <name>-<10 characters>` (a label value, at most
+/// 63), and the Service, a DNS-1035 label (starts with a letter).
+pub(crate) const INSTANCE_NAME: &str =
+    "self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
+
 /// A ConfigMap or Secret data key.
 pub(crate) const DATA_KEY: &str = r"^[-._a-zA-Z0-9]+$";
 

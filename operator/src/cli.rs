@@ -75,6 +75,50 @@ pub struct RunArgs {
         default_value = "ghcr.io/openclaw-rocks/openclaw-runtime:0.1.0"
     )]
     pub runtime_image: String,
+
+    /// Serve the validating admission webhook on this address (HTTPS); off when unset. Every
+    /// replica serves it, leader or not.
+    #[arg(long, env = "OPENCLAW_WEBHOOK_BIND_ADDRESS")]
+    pub webhook_bind_address: Option<SocketAddr>,
+
+    /// Serve the webhook with `tls.crt` and `tls.key` from this directory (a mounted Secret that
+    /// cert-manager renews; re-read every 30 s). Unset, the operator issues and renews its own
+    /// certificate.
+    #[arg(long, env = "OPENCLAW_WEBHOOK_CERT_DIR")]
+    pub webhook_cert_dir: Option<std::path::PathBuf>,
+
+    /// Secret of the operator's namespace holding its own webhook certificate.
+    #[arg(
+        long,
+        env = "OPENCLAW_WEBHOOK_SECRET",
+        default_value = "openclaw-operator-webhook-tls"
+    )]
+    pub webhook_secret: String,
+
+    /// Service the API server reaches the webhook through: its DNS names go in the certificate.
+    #[arg(
+        long,
+        env = "OPENCLAW_WEBHOOK_SERVICE",
+        default_value = "openclaw-operator-webhook"
+    )]
+    pub webhook_service: String,
+
+    /// More DNS names or IP addresses for the certificate, comma-separated (a webhook reached by
+    /// URL, as on a local control plane).
+    #[arg(long, env = "OPENCLAW_WEBHOOK_HOSTS", value_delimiter = ',')]
+    pub webhook_hosts: Vec<String>,
+
+    /// ValidatingWebhookConfiguration whose `caBundle` the operator keeps current.
+    #[arg(
+        long,
+        env = "OPENCLAW_WEBHOOK_CONFIGURATION",
+        default_value = "openclaw-operator"
+    )]
+    pub webhook_configuration: String,
+
+    /// Validity of each certificate the operator issues; renewed with a third of it left.
+    #[arg(long, env = "OPENCLAW_WEBHOOK_CERT_VALIDITY", default_value = "90d", value_parser = parse_duration)]
+    pub webhook_cert_validity: Duration,
 }
 
 /// Parses durations such as `30s`, `5m`, `1h30m`.

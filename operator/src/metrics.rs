@@ -50,6 +50,12 @@ pub struct KindLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    /// `allowed` or `denied`.
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpdateLabels {
     /// `checked`, `applied`, `rolled_back`, `paused`.
     pub event: String,
@@ -68,6 +74,8 @@ pub struct Metrics {
     pub api_writes_total: Family<KindLabels, Counter>,
     /// 1 while a configured channel of an instance is healthy, 0 while it fails.
     pub channel_up: Family<ChannelLabels, Gauge>,
+    /// Admission reviews of OpenClawInstances answered by the webhook, by result.
+    pub admission_reviews_total: Family<AdmissionLabels, Counter>,
     /// Last phase recorded per instance, so that the old series is removed on change.
     phases: Mutex<std::collections::HashMap<(String, String), String>>,
     /// Channels with a series, per instance, so that a removed channel's series goes too.
@@ -122,6 +130,12 @@ impl Default for Metrics {
             "1 while the instance's messaging channel is healthy, 0 while it fails",
             channel_up.clone(),
         );
+        let admission_reviews_total = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Admission reviews of OpenClawInstances answered by the webhook, by result",
+            admission_reviews_total.clone(),
+        );
         Self {
             registry,
             reconcile_total,
@@ -131,6 +145,7 @@ impl Default for Metrics {
             auto_update_total,
             api_writes_total,
             channel_up,
+            admission_reviews_total,
             phases: Mutex::default(),
             channels: Mutex::default(),
         }
@@ -150,6 +165,14 @@ impl Metrics {
         self.api_writes_total
             .get_or_create(&KindLabels {
                 kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn admission(&self, result: &str) {
+        self.admission_reviews_total
+            .get_or_create(&AdmissionLabels {
+                result: result.to_owned(),
             })
             .inc();
     }

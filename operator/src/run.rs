@@ -16,6 +16,9 @@ use crate::{
     controller::{self, Settings},
     http::{self, Health},
     metrics::Metrics,
+    webhook::{
+        self, CertSource, WebhookSettings, certs, managed::Managed,
+    },
 };
 
 pub async fn run(args: RunArgs) -> Result<()> {
@@ -43,6 +46,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
         metrics.clone(),
         stopped(stop_rx.clone()),
     ));
+    let webhook = args.webhook_bind_address.map(|bind| {
+        tokio::spawn(webhook::serve(
+            webhook_settings(&args, bind),
+            client.clone(),
+            metrics.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
     // Ready means connected and able to serve: a standby replica is ready too, so a rolling
     // update of the operator never waits on the lease.
     health.ready.store(true, Ordering::Relaxed);
@@ -63,8 +74,26 @@ pub async fn run(args: RunArgs) -> Result<()> {
         controller::run(client, settings, metrics, stopped(stop_rx)).await;
     }
     server.await??;
+    if let Some(webhook) = webhook {
+        webhook.await??;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where the webhook's certificate comes from: a mounted directory, or the operator itself.
+fn webhook_settings(args: &RunArgs, bind: std::net::SocketAddr) -> WebhookSettings {
+    let certs = match &args.webhook_cert_dir {
+        Some(dir) => CertSource::Dir(dir.clone()),
+        None => CertSource::Managed(Managed {
+            namespace: args.namespace.clone(),
+            secret: args.webhook_secret.clone(),
+            webhook_configuration: args.webhook_configuration.clone(),
+            names: certs::service_names(&args.webhook_service, &args.namespace, &args.webhook_hosts),
+            validity: args.webhook_cert_validity,
+        }),
+    };
+    WebhookSettings { bind, certs }
 }
 
 /// Runs the controller while this replica holds the Lease; gives the Lease up on shutdown.

@@ -64,6 +64,10 @@ async fn chart_installs_and_the_operator_becomes_ready() -> anyhow::Result<()> {
             "--wait",
             "--timeout",
             "120s",
+            // The webhook (failurePolicy Fail) then covers this namespace only: the KWOK pod
+            // behind it serves nothing, and other tests create instances meanwhile.
+            "--set",
+            &format!("watchNamespace={}", ns.name),
         ],
         None,
     )?;
@@ -156,7 +160,19 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
     );
     let out = cluster.tool(
         "helm",
-        &["install", &release, &chart(), "--namespace", &system.name],
+        &[
+            "install",
+            &release,
+            &chart(),
+            "--namespace",
+            &system.name,
+            // The chart's webhook covers the agents' namespace only and, since the KWOK pod
+            // behind it serves nothing, must not refuse the instances this test creates there.
+            "--set",
+            &format!("watchNamespace={}", agents.name),
+            "--set",
+            "webhook.failurePolicy=Ignore",
+        ],
         None,
     )?;
     assert!(

@@ -115,6 +115,61 @@ const CASES: &[(&str, &str, &str)] = &[
         "spec.config",
     ),
     (
+        "resource quantity in words",
+        "spec:\n  resources:\n    limits:\n      memory: four gigabytes\n",
+        "spec.resources: Invalid value",
+    ),
+    (
+        "request above its limit",
+        "spec:\n  resources:\n    requests: {memory: 8Gi}\n    limits: {memory: 4Gi}\n",
+        "spec.resources: Invalid value: \"object\": a request cannot exceed its limit",
+    ),
+    (
+        "sidecar resources in words",
+        "spec:\n  chromium:\n    enabled: true\n    resources:\n      requests: {cpu: half}\n",
+        "spec.chromium.resources",
+    ),
+    (
+        "storage size in words",
+        "spec:\n  storage:\n    persistence:\n      size: ten gigabytes\n",
+        "spec.storage.persistence.size",
+    ),
+    (
+        "ollama size limit in words",
+        "spec:\n  ollama:\n    enabled: true\n    storage:\n      sizeLimit: lots\n",
+        "spec.ollama.storage.sizeLimit",
+    ),
+    (
+        "node selector value with a space",
+        "spec:\n  availability:\n    nodeSelector:\n      zone: eu west\n",
+        "spec.availability.nodeSelector",
+    ),
+    (
+        "pod annotation key with a space",
+        "spec:\n  podAnnotations:\n    \"my key\": x\n",
+        "spec.podAnnotations",
+    ),
+    (
+        "ServiceMonitor label value too long",
+        "spec:\n  observability:\n    metrics:\n      serviceMonitor:\n        labels:\n          release: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+        "spec.observability.metrics.serviceMonitor.labels",
+    ),
+    (
+        "Service annotation key with two slashes",
+        "spec:\n  networking:\n    service:\n      annotations:\n        a/b/c: x\n",
+        "spec.networking.service.annotations",
+    ),
+    (
+        "Service port name without a letter",
+        "spec:\n  networking:\n    service:\n      ports:\n        - {name: \"8080\", port: 8080}\n",
+        "spec.networking.service.ports[0].name",
+    ),
+    (
+        "Service port on the gateway's port",
+        "spec:\n  networking:\n    service:\n      ports:\n        - {name: other, port: 18789}\n",
+        "spec.networking.service.ports",
+    ),
+    (
         "metrics port on the gateway's ports",
         "spec:\n  observability:\n    metrics:\n      port: 18789\n",
         "spec.observability.metrics.port",
@@ -158,6 +213,58 @@ async fn invalid_instances_are_refused_naming_the_field() -> anyhow::Result<()> 
         failures.len(),
         CASES.len(),
         failures.join("\n")
+    );
+    Ok(())
+}
+
+/// The instance's name ends up in a StatefulSet's pod label (`controller-revision-hash`) and a
+/// Service name: refused at the door when it cannot, accepted at the longest it can be.
+#[tokio::test]
+async fn instance_names_fit_what_is_derived_from_them() -> anyhow::Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.namespace("names").await?;
+    let create = |name: &str| {
+        let manifest = seed::as_manifest("spec: {}\n", name);
+        cluster.tool(
+            "kubectl",
+            &["create", "--dry-run=server", "-n", &ns.name, "-f", "-"],
+            Some(&manifest),
+        )
+    };
+    for name in ["7-agents", &"a".repeat(53)] {
+        let out = create(name)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} accepted");
+        assert!(stderr.contains("metadata.name: at most 52 characters"), "{name}: {stderr}");
+    }
+    let longest = "a".repeat(52);
+    let out = create(&longest)?;
+    assert!(
+        out.status.success(),
+        "a 52-character name refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Well-formed quantities, integers included (the schema's int-or-string), pass the new rules.
+#[tokio::test]
+async fn quantities_in_every_form_are_accepted() -> anyhow::Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.namespace("quantities").await?;
+    let manifest = seed::as_manifest(
+        "spec:\n  resources:\n    requests: {cpu: 500m, memory: 1Gi}\n    limits: {cpu: 2, memory: 4Gi}\n  storage:\n    persistence:\n      size: 10G\n  availability:\n    nodeSelector:\n      topology.kubernetes.io/zone: eu-west-1a\n  podAnnotations:\n    example.com/owner: team-a\n",
+        "quantities",
+    );
+    let out = cluster.tool(
+        "kubectl",
+        &["create", "--dry-run=server", "-n", &ns.name, "-f", "-"],
+        Some(&manifest),
+    )?;
+    assert!(
+        out.status.success(),
+        "refused: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
 }

@@ -151,6 +151,33 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     )
     .await?;
 
+    // The chart's webhook (the operator pod behind its Service, the CA bundle the operator
+    // wrote) refuses a root sidecar, naming the field.
+    let root_sidecar = openclaw_tests::seed::as_manifest(
+        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
+        "root-sidecar",
+    );
+    let denied = wait::until(
+        "the chart's webhook to deny a root sidecar",
+        Duration::from_secs(90),
+        || async {
+            let out = cluster.tool(
+                "kubectl",
+                &["apply", "-n", &ns.name, "-f", "-"],
+                Some(&root_sidecar),
+            )?;
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            ensure!(!out.status.success(), "a root sidecar was admitted");
+            Ok(stderr.contains("denied the request").then_some(stderr))
+        },
+    )
+    .await
+    .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    ensure!(
+        denied.contains("spec.sidecars[0].securityContext.runAsUser"),
+        "{denied}"
+    );
+
     // Applied unchanged (but for the namespace), it reaches Running/Ready in a real container.
     let applied = Instant::now();
     instances::apply(&cluster, &ns.name, &my_agent()?)?;

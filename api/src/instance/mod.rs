@@ -10,7 +10,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DNS_SUBDOMAIN, is_default, k8s, named};
+use crate::schema::{
+    DNS_SUBDOMAIN, INSTANCE_NAME, REQUESTS_WITHIN_LIMITS, REQUESTS_WITHIN_LIMITS_MESSAGE,
+    RESOURCES_ARE_QUANTITIES, RESOURCES_ARE_QUANTITIES_MESSAGE, is_default, k8s, named,
+    qualified_keys,
+};
 
 pub mod availability;
 pub mod backup;
@@ -79,6 +83,9 @@ const SKILL: &str = skills::SKILL_PATTERN;
     category = "openclaw",
     derive = "PartialEq",
     derive = "Default",
+    validation = Rule::new(INSTANCE_NAME).message(
+        "metadata.name: at most 52 characters, lowercase letters, digits and '-', starting with a letter (it names the StatefulSet, whose pods' controller-revision-hash label adds 11 characters, and the Service, a DNS label)"
+    ),
     doc = "An OpenClaw AI agent gateway run by the OpenClaw operator: a hardened pod with its workspace volume, network policy, service account, probes, backups and auto-update.",
     printcolumn(
         name = "Phase",
@@ -169,6 +176,8 @@ pub struct OpenClawInstanceSpec {
     /// and limits at 2 CPU and 4Gi; the gateway's Node.js heap is capped from the memory limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "k8s::<ResourceRequirements>")]
+    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
+    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
     pub resources: Option<ResourceRequirements>,
 
     /// Security settings. Secure by default, with nothing to set: UID 1000, root refused, all
@@ -299,6 +308,7 @@ pub struct OpenClawInstanceSpec {
     /// win over these.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
+    #[x_kube(validation = Rule::new(qualified_keys()).message("keys must be annotation keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"))]
     pub pod_annotations: BTreeMap<String, String>,
 }
 

@@ -7,7 +7,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DURATION, is_default, yes};
+use crate::schema::{DURATION, is_default, labels, yes};
 
 /// Port of the supervisor's HTTP listener (metrics, status, probes) unless told otherwise.
 pub const DEFAULT_METRICS_PORT: i32 = 9090;
@@ -59,7 +59,7 @@ impl Default for MetricsSpec {
 
 /// A `monitoring.coreos.com/v1` ServiceMonitor scraping the instance. Needs the Prometheus
 /// Operator's CRDs; without them the operator reports a condition instead of failing.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceMonitorSpec {
     /// Create the ServiceMonitor. Defaults to false; turning it off deletes it.
@@ -74,6 +74,7 @@ pub struct ServiceMonitorSpec {
     /// Labels on the ServiceMonitor, so that your Prometheus' `serviceMonitorSelector` picks it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
+    #[x_kube(validation = Rule::new(labels()).message("keys must be label keys (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.') and values label values (at most 63 of them, starting and ending with a letter or digit)"))]
     pub labels: BTreeMap<String, String>,
 }
 

@@ -10,7 +10,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{SecretRef, image::SidecarImage};
-use crate::schema::{DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, is_default, k8s};
+use crate::schema::{
+    DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, IS_QUANTITY, REQUESTS_WITHIN_LIMITS,
+    REQUESTS_WITHIN_LIMITS_MESSAGE, RESOURCES_ARE_QUANTITIES, RESOURCES_ARE_QUANTITIES_MESSAGE,
+    is_default, k8s,
+};
 
 /// Chromium image when `spec.chromium.image` names none.
 pub const CHROMIUM_IMAGE: (&str, &str) = ("chromedp/headless-shell", "stable");
@@ -50,6 +54,8 @@ pub struct ChromiumSpec {
     /// limits 1 CPU / 2Gi) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "k8s::<ResourceRequirements>")]
+    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
+    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
     pub resources: Option<ResourceRequirements>,
 
     /// Extra command-line flags for Chromium, added to the hardened defaults (a flag given here
@@ -105,6 +111,8 @@ pub struct OllamaSpec {
     /// limits 2 CPU / 4Gi) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "k8s::<ResourceRequirements>")]
+    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
+    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
     pub resources: Option<ResourceRequirements>,
 
     /// Where models are stored.
@@ -121,6 +129,7 @@ pub struct OllamaSpec {
 pub struct OllamaStorageSpec {
     /// Size limit of the emptyDir models volume, for example `30Gi`; 20Gi when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(IS_QUANTITY).message("must be a quantity, such as 30Gi"))]
     pub size_limit: Option<Quantity>,
 
     /// An existing PersistentVolumeClaim (in the instance's namespace) for the models, so they
@@ -180,6 +189,8 @@ pub struct TailscaleSpec {
     /// limits 200m / 256Mi) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "k8s::<ResourceRequirements>")]
+    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
+    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
     pub resources: Option<ResourceRequirements>,
 }
 
