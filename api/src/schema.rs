@@ -1,6 +1,7 @@
 //! Schema helpers shared by the CRD types: compact embedded Kubernetes types, free-form objects,
 //! and the string patterns the apiserver checks.
 
+use kube::core::{Message, Rule};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 
@@ -38,35 +39,63 @@ pub(crate) const RESOURCES_ARE_QUANTITIES: &str = "(!has(self.limits) || self.li
 /// CEL rule: no request above its limit (the API server refuses such a pod, not the instance).
 pub(crate) const REQUESTS_WITHIN_LIMITS: &str = "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
 
-/// Message of [`RESOURCES_ARE_QUANTITIES`].
-pub(crate) const RESOURCES_ARE_QUANTITIES_MESSAGE: &str =
-    "every request and limit must be a quantity, such as 500m, 2, 512Mi or 4Gi";
-
-/// Message of [`REQUESTS_WITHIN_LIMITS`].
-pub(crate) const REQUESTS_WITHIN_LIMITS_MESSAGE: &str = "a request cannot exceed its limit";
-
 /// CEL rule: a quantity field (int-or-string) holds a quantity.
 pub(crate) const IS_QUANTITY: &str = "isQuantity(string(self))";
 
-/// A label or annotation key: an optional DNS-subdomain prefix and `/`, then a name of at most
-/// 63 characters.
-/// (`[.]` rather than `\.`: the pattern goes into CEL string literals.)
-pub(crate) const QUALIFIED_NAME: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+fn rule(rule: impl Into<String>, path: &str, message: &str) -> Rule {
+    Rule::new(rule).message(Message::Message(format!("{path}: {message}")))
+}
+
+/// Rule of a `ResourceRequirements` at `path`: every value a quantity.
+pub(crate) fn resources_are_quantities(path: &str) -> Rule {
+    rule(
+        RESOURCES_ARE_QUANTITIES,
+        path,
+        "every request and limit must be a quantity, such as 500m, 2, 512Mi or 4Gi",
+    )
+}
+
+/// Rule of a `ResourceRequirements` at `path`: no request above its limit.
+pub(crate) fn requests_within_limits(path: &str) -> Rule {
+    rule(
+        REQUESTS_WITHIN_LIMITS,
+        path,
+        "a request cannot exceed its limit",
+    )
+}
+
+/// Rule of a quantity field at `path`.
+pub(crate) fn is_quantity(path: &str, example: &str) -> Rule {
+    rule(
+        IS_QUANTITY,
+        path,
+        &format!("must be a quantity, such as {example}"),
+    )
+}
+
+/// Schema of `ResourceRequirements` (see [`k8s`]) with its `limits` and `requests` maps bounded,
+/// so the CEL rules over them have a cost the API server can bound.
+pub(crate) fn resource_requirements(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = k8s::<k8s_openapi::api::core::v1::ResourceRequirements>(generator);
+    if let Some(properties) = schema
+        .as_object_mut()
+        .and_then(|s| s.get_mut("properties"))
+        .and_then(Value::as_object_mut)
+    {
+        for map in ["limits", "requests"] {
+            if let Some(Value::Object(map)) = properties.get_mut(map) {
+                map.insert("maxProperties".into(), 16.into());
+                if let Some(Value::Object(value)) = map.get_mut("additionalProperties") {
+                    value.insert("maxLength".into(), 64.into());
+                }
+            }
+        }
+    }
+    schema
+}
 
 /// A label value: empty, or at most 63 characters starting and ending alphanumeric.
 pub(crate) const LABEL_VALUE: &str = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
-
-/// CEL rule: a map's keys are [`QUALIFIED_NAME`]s (annotations).
-pub(crate) fn qualified_keys() -> String {
-    format!("self.all(k, k.size() <= 317 && k.matches('{QUALIFIED_NAME}'))")
-}
-
-/// CEL rule: a map is a set of labels (keys [`QUALIFIED_NAME`], values [`LABEL_VALUE`]).
-pub(crate) fn labels() -> String {
-    format!(
-        "self.all(k, k.size() <= 317 && k.matches('{QUALIFIED_NAME}') && self[k].size() <= 63 && self[k].matches('{LABEL_VALUE}'))"
-    )
-}
 
 /// CEL rule on the instance: its name fits everything derived from it. It names the StatefulSet,
 /// whose pods carry `controller-revision-hash: <name>-<10 characters>` (a label value, at most

@@ -264,7 +264,7 @@ fn rules_compile_within_scope_and_budget() {
 }
 
 fn is_comprehension_variable(rule: &str, message: &str) -> bool {
-    ["c", "v", "m"].iter().any(|var| {
+    ["c", "v", "m", "k", "p"].iter().any(|var| {
         message.starts_with(&format!("variable '{var}'")) && rule.contains(&format!(".all({var},"))
     })
 }

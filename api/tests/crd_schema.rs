@@ -248,9 +248,22 @@ fn messages(node: &Value, path: &str, problems: &mut Vec<String>) {
         if !names_it || !message.contains(": ") {
             problems.push(format!("rule at {path:?} has message {message:?}"));
         }
-        let iterates = rule["rule"].as_str().is_some_and(|r| r.contains(".all("));
-        if iterates && node.get("maxItems").is_none() {
-            problems.push(format!("{path}: a rule iterates a list without maxItems"));
+        let text = rule["rule"].as_str().unwrap_or_default();
+        let bounded = |n: &Value| n.get("maxItems").is_some() || n.get("maxProperties").is_some();
+        // Iterated: the node itself (`self.all(`), or its properties (`self.limits.all(`).
+        let children_bounded = node
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| text.contains(&format!("self.{key}.all(")))
+            .all(|(_, child)| bounded(child));
+        let unbounded = (text.contains("self.all(") && !bounded(node))
+            || (text.contains(".all(") && !text.contains("self.all(") && !children_bounded);
+        if unbounded {
+            problems.push(format!(
+                "{path}: a rule iterates a list or map without maxItems or maxProperties"
+            ));
         }
     }
     for (key, child) in node

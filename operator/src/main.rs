@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the operator: reconcile every OpenClawInstance of the cluster.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions this operator serves, as YAML.
     Crd,
 }
@@ -29,7 +29,7 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => {
             telemetry::init(args.log_format)?;
-            run::run(args).await
+            run::run(*args).await
         }
         Command::Crd => {
             print!("{}", openclaw_api::crd::render_crds_yaml());

@@ -16,9 +16,7 @@ use crate::{
     controller::{self, Settings},
     http::{self, Health},
     metrics::Metrics,
-    webhook::{
-        self, CertSource, WebhookSettings, certs, managed::Managed,
-    },
+    webhook::{self, CertSource, WebhookSettings, certs, managed::Managed},
 };
 
 pub async fn run(args: RunArgs) -> Result<()> {
@@ -51,12 +49,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
             webhook_settings(&args, bind),
             client.clone(),
             metrics.clone(),
+            health.clone(),
             stopped(stop_rx.clone()),
         ))
     });
     // Ready means connected and able to serve: a standby replica is ready too, so a rolling
-    // update of the operator never waits on the lease.
-    health.ready.store(true, Ordering::Relaxed);
+    // update of the operator never waits on the lease. With the webhook, ready once its
+    // certificate is served and its CA published (the webhook sets it).
+    if webhook.is_none() {
+        health.ready.store(true, Ordering::Relaxed);
+    }
 
     let settings = Settings {
         runtime_image: args.runtime_image.clone(),
@@ -89,7 +91,11 @@ fn webhook_settings(args: &RunArgs, bind: std::net::SocketAddr) -> WebhookSettin
             namespace: args.namespace.clone(),
             secret: args.webhook_secret.clone(),
             webhook_configuration: args.webhook_configuration.clone(),
-            names: certs::service_names(&args.webhook_service, &args.namespace, &args.webhook_hosts),
+            names: certs::service_names(
+                &args.webhook_service,
+                &args.namespace,
+                &args.webhook_hosts,
+            ),
             validity: args.webhook_cert_validity,
         }),
     };

@@ -122,7 +122,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "request above its limit",
         "spec:\n  resources:\n    requests: {memory: 8Gi}\n    limits: {memory: 4Gi}\n",
-        "spec.resources: Invalid value: \"object\": a request cannot exceed its limit",
+        "spec.resources: a request cannot exceed its limit",
     ),
     (
         "sidecar resources in words",
@@ -145,19 +145,9 @@ const CASES: &[(&str, &str, &str)] = &[
         "spec.availability.nodeSelector",
     ),
     (
-        "pod annotation key with a space",
-        "spec:\n  podAnnotations:\n    \"my key\": x\n",
-        "spec.podAnnotations",
-    ),
-    (
         "ServiceMonitor label value too long",
         "spec:\n  observability:\n    metrics:\n      serviceMonitor:\n        labels:\n          release: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
         "spec.observability.metrics.serviceMonitor.labels",
-    ),
-    (
-        "Service annotation key with two slashes",
-        "spec:\n  networking:\n    service:\n      annotations:\n        a/b/c: x\n",
-        "spec.networking.service.annotations",
     ),
     (
         "Service port name without a letter",
@@ -235,7 +225,10 @@ async fn instance_names_fit_what_is_derived_from_them() -> anyhow::Result<()> {
         let out = create(name)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} accepted");
-        assert!(stderr.contains("metadata.name: at most 52 characters"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("metadata.name: at most 52 characters"),
+            "{name}: {stderr}"
+        );
     }
     let longest = "a".repeat(52);
     let out = create(&longest)?;

@@ -92,7 +92,12 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-fn start_operator(cluster: &TestCluster, ns: &str, configuration: &str, port: u16) -> Result<ChildGuard> {
+fn start_operator(
+    cluster: &TestCluster,
+    ns: &str,
+    configuration: &str,
+    port: u16,
+) -> Result<ChildGuard> {
     let log = std::fs::File::create(std::env::temp_dir().join(format!("{ns}-operator.log")))?;
     let child = Command::new(workspace_binary("openclaw-operator")?)
         .args([
@@ -128,7 +133,15 @@ fn apply(cluster: &TestCluster, ns: &str, name: &str, spec: &str) -> Result<(boo
 fn secret_field(cluster: &TestCluster, ns: &str, path: &str) -> String {
     cluster
         .kubectl(
-            &["get", "secret", "webhook-tls", "-n", ns, "-o", &format!("jsonpath={path}")],
+            &[
+                "get",
+                "secret",
+                "webhook-tls",
+                "-n",
+                ns,
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
             None,
         )
         .unwrap_or_default()
@@ -149,7 +162,8 @@ fn ca_bundle(cluster: &TestCluster, configuration: &str) -> String {
         .unwrap_or_default()
 }
 
-const KEYED: &str = "spec:\n  image: {tag: '2026.9.6'}\n  env: [{name: ANTHROPIC_API_KEY, value: sk-ant-test}]\n";
+const KEYED: &str =
+    "spec:\n  image: {tag: '2026.9.6'}\n  env: [{name: ANTHROPIC_API_KEY, value: sk-ant-test}]\n";
 
 #[tokio::test]
 async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_blocks_a_delete()
@@ -208,7 +222,24 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
         "host-volume",
         &format!("{KEYED}  extraVolumes:\n    - name: host\n      hostPath: {{path: /}}\n"),
     )?;
-    ensure!(!ok && stderr.contains("spec.extraVolumes[0].hostPath"), "{stderr}");
+    ensure!(
+        !ok && stderr.contains("spec.extraVolumes[0].hostPath"),
+        "{stderr}"
+    );
+    // Map keys, which CEL cannot check within the API server's cost budget.
+    let (ok, stderr) = apply(
+        &cluster,
+        &ns.name,
+        "bad-keys",
+        &format!(
+            "{KEYED}  podAnnotations: {{\"my key\": x}}\n  availability: {{nodeSelector: {{a/b/c: x}}}}\n"
+        ),
+    )?;
+    ensure!(
+        !ok && stderr.contains("spec.podAnnotations: key \"my key\"")
+            && stderr.contains("spec.availability.nodeSelector: key \"a/b/c\""),
+        "{stderr}"
+    );
 
     // Allowed with warnings, which kubectl prints.
     let (ok, stderr) = apply(
@@ -228,7 +259,11 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
 
     // Renewal: a new certificate before the old one expires, the old CA kept in the bundle,
     // admission working throughout and after the old certificate's end.
-    let first_expiry = secret_field(&cluster, &ns.name, "{.metadata.annotations.openclaw\\.rocks/not-after}");
+    let first_expiry = secret_field(
+        &cluster,
+        &ns.name,
+        "{.metadata.annotations.openclaw\\.rocks/not-after}",
+    );
     ensure!(!first_expiry.is_empty(), "the Secret records no expiry");
     let renewed_at = Instant::now();
     let refused = std::sync::Mutex::new(Vec::new());
@@ -240,13 +275,20 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
             if !ok && let Ok(mut refused) = refused.lock() {
                 refused.push(stderr);
             }
-            let now = secret_field(&cluster, &ns.name, "{.metadata.annotations.openclaw\\.rocks/not-after}");
+            let now = secret_field(
+                &cluster,
+                &ns.name,
+                "{.metadata.annotations.openclaw\\.rocks/not-after}",
+            );
             Ok((!now.is_empty() && now != first_expiry).then_some(now))
         },
     )
     .await?;
     let refused = refused.into_inner().unwrap_or_default();
-    ensure!(refused.is_empty(), "admission failed during the renewal: {refused:?}");
+    ensure!(
+        refused.is_empty(),
+        "admission failed during the renewal: {refused:?}"
+    );
     println!(
         "webhook certificate renewed after {:.0} s ({first_expiry} → {second_expiry})",
         renewed_at.elapsed().as_secs_f64()
@@ -256,9 +298,8 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
         Duration::from_secs(30),
         || async {
             let bundle = ca_bundle(&cluster, &configuration);
-            let pem = String::from_utf8(
-                base64_decode(&bundle).context("the caBundle is not base64")?,
-            )?;
+            let pem =
+                String::from_utf8(base64_decode(&bundle).context("the caBundle is not base64")?)?;
             Ok((pem.matches("BEGIN CERTIFICATE").count() == 2).then_some(()))
         },
     )
@@ -305,12 +346,16 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
         ],
         None,
     )?;
-    wait::until("the instance to be gone", Duration::from_secs(30), || async {
-        Ok(cluster
-            .kubectl(&["get", "claw", "good", "-n", &ns.name], None)
-            .is_err()
-            .then_some(()))
-    })
+    wait::until(
+        "the instance to be gone",
+        Duration::from_secs(30),
+        || async {
+            Ok(cluster
+                .kubectl(&["get", "claw", "good", "-n", &ns.name], None)
+                .is_err()
+                .then_some(()))
+        },
+    )
     .await?;
     cluster.kubectl(
         &["delete", "claw", "open", "-n", &ns.name, "--wait=false"],

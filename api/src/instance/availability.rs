@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use kube::KubeSchema;
 
-use crate::schema::{DNS_SUBDOMAIN, is_default, k8s, labels, yes};
+use crate::schema::{DNS_SUBDOMAIN, LABEL_VALUE, is_default, k8s, yes};
 
 /// Where the agent's pod may run, and how voluntary disruptions treat it.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, KubeSchema)]
@@ -21,8 +21,10 @@ pub struct AvailabilitySpec {
     /// Node labels the pod requires, for example `openclaw.rocks/nodepool: openclaw` to pin
     /// agents to dedicated nodes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
-    #[x_kube(validation = Rule::new(labels()).message("keys must be label keys (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.') and values label values (at most 63 of them, starting and ending with a letter or digit)"))]
+    #[schemars(extend(
+        "maxProperties" = 64,
+        "additionalProperties" = {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}
+    ))]
     pub node_selector: BTreeMap<String, String>,
 
     /// Taints the pod tolerates (same format as a Pod's `tolerations`), for example the taint of

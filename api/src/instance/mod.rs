@@ -11,9 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    DNS_SUBDOMAIN, INSTANCE_NAME, REQUESTS_WITHIN_LIMITS, REQUESTS_WITHIN_LIMITS_MESSAGE,
-    RESOURCES_ARE_QUANTITIES, RESOURCES_ARE_QUANTITIES_MESSAGE, is_default, k8s, named,
-    qualified_keys,
+    DNS_SUBDOMAIN, INSTANCE_NAME, is_default, k8s, named, requests_within_limits,
+    resource_requirements, resources_are_quantities,
 };
 
 pub mod availability;
@@ -175,9 +174,9 @@ pub struct OpenClawInstanceSpec {
     /// CPU and memory of the OpenClaw container. Unset, the operator requests 500m CPU and 1Gi
     /// and limits at 2 CPU and 4Gi; the gateway's Node.js heap is capped from the memory limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "k8s::<ResourceRequirements>")]
-    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
-    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
+    #[schemars(schema_with = "resource_requirements")]
+    #[x_kube(validation = resources_are_quantities("spec.resources"))]
+    #[x_kube(validation = requests_within_limits("spec.resources"))]
     pub resources: Option<ResourceRequirements>,
 
     /// Security settings. Secure by default, with nothing to set: UID 1000, root refused, all
@@ -308,7 +307,6 @@ pub struct OpenClawInstanceSpec {
     /// win over these.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
-    #[x_kube(validation = Rule::new(qualified_keys()).message("keys must be annotation keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"))]
     pub pod_annotations: BTreeMap<String, String>,
 }
 

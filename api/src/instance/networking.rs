@@ -7,7 +7,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DNS_LABEL, DNS_SUBDOMAIN, is_default, qualified_keys};
+use crate::schema::{DNS_LABEL, DNS_SUBDOMAIN, is_default};
 
 /// A host name, optionally a wildcard (`*.example.com`).
 const HOST: &str = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -37,14 +37,13 @@ pub struct ServiceSpec {
     /// Annotations on the Service (for a cloud load balancer, for example).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
-    #[x_kube(validation = Rule::new(qualified_keys()).message("keys must be annotation keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"))]
     pub annotations: BTreeMap<String, String>,
 
     /// Extra ports on the Service, besides the gateway port (`gateway`, 18789).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[x_kube(validation = Rule::new("self.all(p, p.port != 18789)")
-        .message("port 18789 is the gateway's"))]
+        .message("spec.networking.service.ports: port 18789 is the gateway's"))]
     pub ports: Vec<ServicePortSpec>,
 }
 
@@ -67,7 +66,7 @@ pub struct ServicePortSpec {
     /// Port name, unique in the Service (at most 15 characters, with a letter, no `--`).
     #[schemars(length(min = 1, max = 15), regex(pattern = DNS_LABEL))]
     #[x_kube(validation = Rule::new("self.matches('[a-z]') && !self.contains('--')")
-        .message("a Service port name needs a letter and no '--' (an IANA service name)"))]
+        .message("spec.networking.service.ports[].name: a Service port name needs a letter and no '--' (an IANA service name)"))]
     pub name: String,
 
     /// Port the Service listens on.
@@ -116,7 +115,6 @@ pub struct IngressSpec {
     /// Annotations on the Ingress (for the ingress controller or cert-manager).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
-    #[x_kube(validation = Rule::new(qualified_keys()).message("keys must be annotation keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"))]
     pub annotations: BTreeMap<String, String>,
 
     /// Host names routed to the gateway, each with its paths.

@@ -7,7 +7,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DURATION, is_default, labels, yes};
+use crate::schema::{DURATION, LABEL_VALUE, is_default, yes};
 
 /// Port of the supervisor's HTTP listener (metrics, status, probes) unless told otherwise.
 pub const DEFAULT_METRICS_PORT: i32 = 9090;
@@ -73,8 +73,10 @@ pub struct ServiceMonitorSpec {
 
     /// Labels on the ServiceMonitor, so that your Prometheus' `serviceMonitorSelector` picks it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
-    #[x_kube(validation = Rule::new(labels()).message("keys must be label keys (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.') and values label values (at most 63 of them, starting and ending with a letter or digit)"))]
+    #[schemars(extend(
+        "maxProperties" = 64,
+        "additionalProperties" = {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}
+    ))]
     pub labels: BTreeMap<String, String>,
 }
 

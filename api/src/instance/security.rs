@@ -8,7 +8,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, is_default, k8s, qualified_keys, yes};
+use crate::schema::{DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, is_default, k8s, yes};
 
 /// UID and GID the agent runs as unless told otherwise.
 pub const DEFAULT_UID: i64 = 1000;
@@ -248,7 +248,6 @@ pub struct RbacSpec {
     /// (`eks.amazonaws.com/role-arn`) or GKE Workload Identity (`iam.gke.io/gcp-service-account`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
-    #[x_kube(validation = Rule::new(qualified_keys()).message("keys must be annotation keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"))]
     pub service_account_annotations: BTreeMap<String, String>,
 }
 

@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{SecretRef, image::SidecarImage};
 use crate::schema::{
-    DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, IS_QUANTITY, REQUESTS_WITHIN_LIMITS,
-    REQUESTS_WITHIN_LIMITS_MESSAGE, RESOURCES_ARE_QUANTITIES, RESOURCES_ARE_QUANTITIES_MESSAGE,
-    is_default, k8s,
+    DATA_KEY, DNS_LABEL, DNS_SUBDOMAIN, is_default, is_quantity, k8s, requests_within_limits,
+    resource_requirements, resources_are_quantities,
 };
 
 /// Chromium image when `spec.chromium.image` names none.
@@ -53,9 +52,9 @@ pub struct ChromiumSpec {
     /// CPU and memory of the Chromium container; the operator's defaults (requests 250m / 512Mi,
     /// limits 1 CPU / 2Gi) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "k8s::<ResourceRequirements>")]
-    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
-    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
+    #[schemars(schema_with = "resource_requirements")]
+    #[x_kube(validation = resources_are_quantities("spec.chromium.resources"))]
+    #[x_kube(validation = requests_within_limits("spec.chromium.resources"))]
     pub resources: Option<ResourceRequirements>,
 
     /// Extra command-line flags for Chromium, added to the hardened defaults (a flag given here
@@ -110,9 +109,9 @@ pub struct OllamaSpec {
     /// CPU and memory of the Ollama container; the operator's defaults (requests 500m / 1Gi,
     /// limits 2 CPU / 4Gi) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "k8s::<ResourceRequirements>")]
-    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
-    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
+    #[schemars(schema_with = "resource_requirements")]
+    #[x_kube(validation = resources_are_quantities("spec.ollama.resources"))]
+    #[x_kube(validation = requests_within_limits("spec.ollama.resources"))]
     pub resources: Option<ResourceRequirements>,
 
     /// Where models are stored.
@@ -129,7 +128,7 @@ pub struct OllamaSpec {
 pub struct OllamaStorageSpec {
     /// Size limit of the emptyDir models volume, for example `30Gi`; 20Gi when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(IS_QUANTITY).message("must be a quantity, such as 30Gi"))]
+    #[x_kube(validation = is_quantity("spec.ollama.storage.sizeLimit", "30Gi"))]
     pub size_limit: Option<Quantity>,
 
     /// An existing PersistentVolumeClaim (in the instance's namespace) for the models, so they
@@ -188,9 +187,9 @@ pub struct TailscaleSpec {
     /// CPU and memory of the Tailscale container; the operator's defaults (requests 50m / 64Mi,
     /// limits 200m / 256Mi) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "k8s::<ResourceRequirements>")]
-    #[x_kube(validation = Rule::new(RESOURCES_ARE_QUANTITIES).message(RESOURCES_ARE_QUANTITIES_MESSAGE))]
-    #[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS).message(REQUESTS_WITHIN_LIMITS_MESSAGE))]
+    #[schemars(schema_with = "resource_requirements")]
+    #[x_kube(validation = resources_are_quantities("spec.tailscale.resources"))]
+    #[x_kube(validation = requests_within_limits("spec.tailscale.resources"))]
     pub resources: Option<ResourceRequirements>,
 }
 

@@ -5,7 +5,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{DNS_SUBDOMAIN, IS_QUANTITY, yes};
+use crate::schema::{DNS_SUBDOMAIN, is_quantity, yes};
 
 /// Size of the workspace PVC unless told otherwise.
 pub const DEFAULT_SIZE: &str = "10Gi";
@@ -34,7 +34,7 @@ pub struct PersistenceSpec {
     /// Size of the claim the operator creates, for example `10Gi` (the default). A claim can grow
     /// when its StorageClass allows expansion; it never shrinks.
     #[serde(default = "default_size")]
-    #[x_kube(validation = Rule::new(IS_QUANTITY).message("must be a quantity, such as 10Gi"))]
+    #[x_kube(validation = is_quantity("spec.storage.persistence.size", "10Gi"))]
     pub size: Quantity,
 
     /// StorageClass of the claim the operator creates; the cluster's default class when unset.

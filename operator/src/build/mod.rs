@@ -35,7 +35,7 @@ pub mod service_monitor;
 pub mod statefulset;
 pub mod storage;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use references::{Reference, ReferenceKind, references, references_with_defaults};
 

@@ -46,7 +46,11 @@ impl std::fmt::Debug for Issued {
 
 /// Issues a CA and a leaf for `names` (DNS names or IP addresses), valid from a minute ago (clock
 /// skew) for `validity`.
-pub fn issue(names: &[String], now: SystemTime, validity: Duration) -> Result<Issued, rcgen::Error> {
+pub fn issue(
+    names: &[String],
+    now: SystemTime,
+    validity: Duration,
+) -> Result<Issued, rcgen::Error> {
     let not_before = now - Duration::from_secs(60);
     let not_after = now + validity;
 
@@ -65,7 +69,9 @@ pub fn issue(names: &[String], now: SystemTime, validity: Duration) -> Result<Is
     let mut leaf = CertificateParams::new(names.to_vec())?;
     leaf.distinguished_name.push(
         DnType::CommonName,
-        names.first().map_or("openclaw-operator-webhook", String::as_str),
+        names
+            .first()
+            .map_or("openclaw-operator-webhook", String::as_str),
     );
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -149,7 +155,11 @@ mod tests {
         assert!(!needs_renewal(at(200), validity, now));
         assert!(!needs_renewal(at(101), validity, now));
         assert!(needs_renewal(at(99), validity, now));
-        assert!(needs_renewal(Some(now - Duration::from_secs(1)), validity, now));
+        assert!(needs_renewal(
+            Some(now - Duration::from_secs(1)),
+            validity,
+            now
+        ));
         assert!(needs_renewal(None, validity, now));
     }
 

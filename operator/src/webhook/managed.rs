@@ -73,8 +73,14 @@ fn not_after(secret: &Secret) -> Option<SystemTime> {
 fn secret(managed: &Managed, issued: &Issued, previous: Option<&Secret>) -> Secret {
     let previous_ca = previous.and_then(|s| text(s, CA_KEY));
     let data = BTreeMap::from([
-        (CERT_KEY.to_owned(), ByteString(issued.cert_pem.clone().into_bytes())),
-        (KEY_KEY.to_owned(), ByteString(issued.key_pem.clone().into_bytes())),
+        (
+            CERT_KEY.to_owned(),
+            ByteString(issued.cert_pem.clone().into_bytes()),
+        ),
+        (
+            KEY_KEY.to_owned(),
+            ByteString(issued.key_pem.clone().into_bytes()),
+        ),
         (
             CA_KEY.to_owned(),
             ByteString(certs::bundle(&issued.ca_pem, previous_ca.as_deref()).into_bytes()),
@@ -213,7 +219,10 @@ mod tests {
         let one = secret(&managed(), &first, None);
         assert_eq!(one.type_.as_deref(), Some("kubernetes.io/tls"));
         let expiry = not_after(&one).map(|t| t.duration_since(now).unwrap_or_default());
-        assert!(expiry.is_some_and(|e| e.as_secs().abs_diff(3600) <= 1), "{expiry:?}");
+        assert!(
+            expiry.is_some_and(|e| e.as_secs().abs_diff(3600) <= 1),
+            "{expiry:?}"
+        );
         assert_eq!(text(&one, CA_KEY).as_deref(), Some(first.ca_pem.as_str()));
 
         let second = certs::issue(&managed().names, now, Duration::from_secs(3600))?;
@@ -221,7 +230,10 @@ mod tests {
         let bundle = text(&two, CA_KEY).unwrap_or_default();
         assert!(bundle.starts_with(second.ca_pem.trim_end()));
         assert!(bundle.contains(first.ca_pem.trim_end()));
-        assert_eq!(text(&two, CERT_KEY).as_deref(), Some(second.cert_pem.as_str()));
+        assert_eq!(
+            text(&two, CERT_KEY).as_deref(),
+            Some(second.cert_pem.as_str())
+        );
         Ok(())
     }
 }

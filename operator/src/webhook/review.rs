@@ -66,6 +66,37 @@ pub fn review(spec: &OpenClawInstanceSpec, context: &Context) -> Verdict {
     for (i, v) in spec.sidecar_volumes.iter().enumerate() {
         volume(&format!("spec.sidecarVolumes[{i}]"), v, &mut verdict.denied);
     }
+    // Map keys: CEL over unbounded keys costs more than the API server allows, so here.
+    let maps = [
+        (
+            "spec.availability.nodeSelector",
+            &spec.availability.node_selector,
+        ),
+        (
+            "spec.observability.metrics.serviceMonitor.labels",
+            &spec.observability.metrics.service_monitor.labels,
+        ),
+        ("spec.podAnnotations", &spec.pod_annotations),
+        (
+            "spec.networking.service.annotations",
+            &spec.networking.service.annotations,
+        ),
+        (
+            "spec.networking.ingress.annotations",
+            &spec.networking.ingress.annotations,
+        ),
+        (
+            "spec.security.rbac.serviceAccountAnnotations",
+            &spec.security.rbac.service_account_annotations,
+        ),
+    ];
+    for (path, map) in maps {
+        for key in map.keys() {
+            if let Some(why) = qualified_name_error(key) {
+                verdict.denied.push(format!("{path}: key {key:?} {why}"));
+            }
+        }
+    }
     warnings(spec, context, &mut verdict.warnings);
     verdict
 }
@@ -131,6 +162,42 @@ fn volume(path: &str, v: &Volume, denied: &mut Vec<String>) {
     }
 }
 
+/// Why `key` is not a Kubernetes label or annotation key (an optional DNS-subdomain prefix and
+/// `/`, then a name of 1 to 63 characters: alphanumerics, `-`, `_`, `.`, alphanumeric at both
+/// ends).
+pub fn qualified_name_error(key: &str) -> Option<&'static str> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if name.contains('/') {
+        return Some("has more than one '/'");
+    }
+    if let Some(prefix) = prefix {
+        let labels_ok = prefix.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+        if prefix.is_empty() || prefix.len() > 253 || !labels_ok {
+            return Some("has a prefix that is not a lowercase DNS subdomain");
+        }
+    }
+    let alnum = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    let name_ok = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && alnum(name.bytes().next())
+        && alnum(name.bytes().last());
+    (!name_ok).then_some(
+        "is not a valid key: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+    )
+}
+
 fn warnings(spec: &OpenClawInstanceSpec, context: &Context, out: &mut Vec<String>) {
     if !spec.security.network_policy.enabled {
         out.push(
@@ -184,7 +251,8 @@ mod tests {
         review(&instance.spec, &context)
     }
 
-    const KEYED: &str = "  image: {tag: '2026.9.6'}\n  env: [{name: ANTHROPIC_API_KEY, value: sk}]\n";
+    const KEYED: &str =
+        "  image: {tag: '2026.9.6'}\n  env: [{name: ANTHROPIC_API_KEY, value: sk}]\n";
 
     #[test]
     fn the_guide_agent_passes_without_warnings() {
@@ -244,6 +312,40 @@ mod tests {
     }
 
     #[test]
+    fn label_and_annotation_keys_follow_kubernetes() {
+        for good in [
+            "app",
+            "example.com/owner",
+            "a.b-c.io/Name_1.x",
+            "topology.kubernetes.io/zone",
+        ] {
+            assert_eq!(qualified_name_error(good), None, "{good}");
+        }
+        for bad in [
+            "",
+            "my key",
+            "a/b/c",
+            "/name",
+            "Example.com/x",
+            "-a",
+            "a-",
+            &"x".repeat(64),
+            "ex_ample.com/x",
+        ] {
+            assert!(qualified_name_error(bad).is_some(), "{bad}");
+        }
+        let verdict = verdict(
+            &format!(
+                "spec:\n{KEYED}  podAnnotations: {{\"my key\": x}}\n  availability: {{nodeSelector: {{a/b/c: x}}}}\n"
+            ),
+            &[],
+        );
+        assert_eq!(verdict.denied.len(), 2, "{:?}", verdict.denied);
+        assert!(verdict.denied[0].starts_with("spec.availability.nodeSelector: key \"a/b/c\""));
+        assert!(verdict.denied[1].starts_with("spec.podAnnotations: key \"my key\""));
+    }
+
+    #[test]
     fn a_hardened_sidecar_and_volumes_pass() {
         let verdict = verdict(
             &format!(
@@ -276,7 +378,10 @@ mod tests {
             ]
         );
         for warning in &verdict.warnings {
-            assert!(warning.len() <= 256, "too long for the API server: {warning}");
+            assert!(
+                warning.len() <= 256,
+                "too long for the API server: {warning}"
+            );
         }
     }
 

@@ -1,7 +1,13 @@
 //! The webhook's HTTPS server: `POST /validate` answers the API server's AdmissionReviews for
 //! OpenClawInstances; the certificate is reloaded every [`REFRESH`] from its source.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use anyhow::{Context as _, Result};
 use axum::{Json, Router, extract::State, routing::post};
@@ -23,7 +29,7 @@ use super::{
     review::{self, Context},
     tls::{self, CertSlot},
 };
-use crate::metrics::Metrics;
+use crate::{http::Health, metrics::Metrics};
 
 /// How often the certificate's source is checked (renewal, a rotated mounted Secret).
 pub const REFRESH: Duration = Duration::from_secs(30);
@@ -57,6 +63,7 @@ pub async fn serve(
     settings: WebhookSettings,
     client: Client,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let slot = Arc::new(CertSlot::default());
@@ -65,7 +72,12 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding the webhook to {}", settings.bind))?;
     tracing::info!(address = %settings.bind, "webhook listening");
-    let refresher = tokio::spawn(refresh(settings.certs.clone(), client.clone(), slot));
+    let refresher = tokio::spawn(refresh(
+        settings.certs.clone(),
+        client.clone(),
+        slot,
+        health,
+    ));
     let router = Router::new()
         .route("/validate", post(validate))
         .with_state(AppState { client, metrics });
@@ -83,7 +95,9 @@ pub async fn serve(
         };
         let (acceptor, router) = (acceptor.clone(), router.clone());
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                .await
+            {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "webhook TLS handshake failed");
@@ -105,8 +119,8 @@ pub async fn serve(
 }
 
 /// Loads the certificate at once, then every [`REFRESH`]; failures are logged and retried (the
-/// certificate served so far stays).
-async fn refresh(source: CertSource, client: Client, slot: Arc<CertSlot>) {
+/// certificate served so far stays). The replica is ready once a first certificate is served.
+async fn refresh(source: CertSource, client: Client, slot: Arc<CertSlot>, health: Arc<Health>) {
     let mut served: Option<Serving> = None;
     loop {
         let loaded = match &source {
@@ -120,6 +134,7 @@ async fn refresh(source: CertSource, client: Client, slot: Arc<CertSlot>) {
                 match tls::certified_key(serving.cert_pem.as_bytes(), serving.key_pem.as_bytes()) {
                     Ok(key) => {
                         slot.replace(key);
+                        health.ready.store(true, Ordering::Relaxed);
                         tracing::info!("webhook certificate loaded");
                         served = Some(serving);
                     }
@@ -138,7 +153,11 @@ async fn refresh(source: CertSource, client: Client, slot: Arc<CertSlot>) {
             CertSource::Managed(managed) => REFRESH.min(managed.validity / 6),
             CertSource::Dir(_) => REFRESH,
         };
-        let wait = if slot.is_loaded() { every } else { Duration::from_secs(2) };
+        let wait = if slot.is_loaded() {
+            every
+        } else {
+            Duration::from_secs(2)
+        };
         tokio::time::sleep(wait).await;
     }
 }

@@ -10,7 +10,7 @@ use std::{fs, process::Command};
 
 use anyhow::{Context, Result, bail};
 
-use super::addr::{BRIDGE, NODE_IP, POD_PREFIX, TEST_RANGE};
+use super::addr::{BRIDGE, NODE_IP, POD_PREFIX, SERVICE_CIDR, TEST_RANGE};
 
 /// The nftables table that guards the test range (ours alone; deleted by `down`).
 pub const GUARD_TABLE: &str = "openclaw_dev_guard";
@@ -29,6 +29,18 @@ pub fn up() -> Result<()> {
     // The rest of the test range goes nowhere (fails at once instead of leaving by the
     // default route); the bridge's own /24 is more specific and wins.
     ip(&["route", "replace", "unreachable", TEST_RANGE])?;
+    // The host reaches Service addresses as a node does (the API server calls webhooks through
+    // their Service): routed onto the bridge, where kube-proxy's OUTPUT rules translate them to
+    // a pod address on that same bridge. Nothing leaves the machine.
+    ip(&[
+        "route",
+        "replace",
+        SERVICE_CIDR,
+        "dev",
+        BRIDGE,
+        "src",
+        NODE_IP,
+    ])?;
     for (path, value) in [
         ("/proc/sys/net/ipv4/ip_forward", "1"),
         ("/proc/sys/net/bridge/bridge-nf-call-iptables", "1"),
