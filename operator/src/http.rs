@@ -48,6 +48,24 @@ pub async fn serve(
     Ok(())
 }
 
+/// GETs `url` (10 s at most) and fails unless it answers 200; prints what it got.
+pub async fn probe(url: &str) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    println!("GET {url}: {status} {}", body.trim());
+    anyhow::ensure!(status == reqwest::StatusCode::OK, "{url} answered {status}");
+    Ok(())
+}
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.health.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ok")

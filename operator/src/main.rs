@@ -22,6 +22,12 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions this operator serves, as YAML.
     Crd,
+    /// GET a URL of an operator and exit 0 when it answers 200 (the chart's `helm test`, from
+    /// the distroless image that has no curl).
+    Probe {
+        /// For example `http://openclaw-operator.openclaw-operator-system.svc:8080/readyz`.
+        url: String,
+    },
 }
 
 #[tokio::main]
@@ -35,5 +41,6 @@ async fn main() -> Result<()> {
             print!("{}", openclaw_api::crd::render_crds_yaml());
             Ok(())
         }
+        Command::Probe { url } => openclaw_operator::http::probe(&url).await,
     }
 }

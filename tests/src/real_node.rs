@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
 use crate::{TestCluster, TestNamespace, cluster::repo_root};
@@ -19,11 +19,37 @@ pub struct ChartOperator {
     cluster: TestCluster,
 }
 
+/// `networkPolicy.apiServerPorts` of the cluster's release, comma-separated.
+fn api_server_ports(values: &Value) -> Result<String> {
+    let ports = values["networkPolicy"]["apiServerPorts"]
+        .as_array()
+        .context("the cluster's release has no networkPolicy.apiServerPorts")?;
+    Ok(ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
 impl ChartOperator {
     /// `helm install`s the chart into `ns`, watching namespace `watch`, with the images the
     /// control plane's own release runs (built and pushed by `cargo xtask cluster up`), and
     /// waits for the pod to be Ready.
     pub fn install(cluster: &TestCluster, ns: &TestNamespace, watch: &str) -> Result<Self> {
+        let chart = repo_root().join("charts/openclaw-operator");
+        Self::install_chart(cluster, ns, watch, &chart, "install")
+    }
+
+    /// `helm install` (or `upgrade`, with `verb`) of `chart` (a directory or a packaged
+    /// `.tgz`), as [`ChartOperator::install`]. A chart before 0.2.0 gets no NetworkPolicy value
+    /// (its values schema refuses unknown keys).
+    pub fn install_chart(
+        cluster: &TestCluster,
+        ns: &TestNamespace,
+        watch: &str,
+        chart: &std::path::Path,
+        verb: &str,
+    ) -> Result<Self> {
         let out = cluster.tool(
             "helm",
             &[
@@ -52,9 +78,8 @@ impl ChartOperator {
                 .with_context(|| format!("the cluster's release has no {key}.{field}"))
         };
         let release = format!("op-{}", ns.name);
-        let chart = repo_root().join("charts/openclaw-operator");
         let mut args: Vec<String> = [
-            "install",
+            verb,
             &release,
             &chart.display().to_string(),
             "--namespace",
@@ -80,6 +105,17 @@ impl ChartOperator {
             args.push("--set".into());
             args.push(set);
         }
+        let previous = chart
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("openclaw-operator-0.1."));
+        if !previous {
+            // The API server's port as the cluster's own release knows it.
+            args.push("--set".into());
+            args.push(format!(
+                "networkPolicy.apiServerPorts={{{}}}",
+                api_server_ports(&values)?
+            ));
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = cluster.tool("helm", &args, None)?;
         if !out.status.success() {
@@ -87,7 +123,7 @@ impl ChartOperator {
                 .kubectl(&["describe", "pods", "-n", &ns.name], None)
                 .unwrap_or_default();
             bail!(
-                "helm install {release} failed: {}{}\n{pods}",
+                "helm {verb} {release} failed: {}{}\n{pods}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -120,6 +156,31 @@ impl ChartOperator {
             .next()
             .map(str::to_owned)
             .context("no running operator pod")
+    }
+
+    /// `helm test` of the release, failing with its output.
+    pub fn helm_test(&self) -> Result<()> {
+        let out = self.cluster.tool(
+            "helm",
+            &[
+                "test",
+                &self.release,
+                "-n",
+                &self.namespace,
+                "--timeout",
+                "120s",
+                "--logs",
+            ],
+            None,
+        )?;
+        ensure!(
+            out.status.success(),
+            "helm test {}: {}{}",
+            self.release,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
     }
 
     /// The operator's log (every container of the release's pods).

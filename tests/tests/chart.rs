@@ -97,8 +97,8 @@ async fn chart_installs_and_the_operator_becomes_ready() -> anyhow::Result<()> {
         )?;
         assert_eq!(
             ready.trim(),
-            "1",
-            "the operator Deployment has no ready replica"
+            "2",
+            "the operator Deployment has not its two ready replicas (the default)"
         );
         let can_i = |verb: &str, resource: &str| {
             cluster.kubectl(
@@ -224,4 +224,90 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
         None,
     );
     result
+}
+
+/// Each alert of the PrometheusRule links to a runbook section that exists in docs/runbooks.md,
+/// and the production objects render by default (NetworkPolicy, PDB, anti-affinity, helm test).
+#[tokio::test]
+async fn alerts_link_to_existing_runbooks_and_production_objects_render() -> anyhow::Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let out = cluster.tool(
+        "helm",
+        &[
+            "template",
+            "openclaw-operator",
+            &chart(),
+            "--api-versions",
+            "monitoring.coreos.com/v1",
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+        ],
+        None,
+    )?;
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let runbooks = std::fs::read_to_string(repo_root().join("docs/runbooks.md"))?;
+    let anchors: Vec<String> = runbooks
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(str::to_lowercase)
+        .collect();
+    let mut kinds = Vec::new();
+    let mut alerts = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let object = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)?;
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        if kind == "PrometheusRule" {
+            for group in object["spec"]["groups"].as_sequence().into_iter().flatten() {
+                for rule in group["rules"].as_sequence().into_iter().flatten() {
+                    let alert = rule["alert"].as_str().unwrap_or_default().to_owned();
+                    let url = rule["annotations"]["runbook_url"]
+                        .as_str()
+                        .unwrap_or_default();
+                    let anchor = url.rsplit('#').next().unwrap_or_default();
+                    assert!(
+                        url.contains("docs/runbooks.md#") && anchors.iter().any(|a| a == anchor),
+                        "{alert}: runbook {url} has no section in docs/runbooks.md"
+                    );
+                    assert!(
+                        rule["expr"].as_str().is_some_and(|e| !e.is_empty()),
+                        "{alert}"
+                    );
+                    alerts.push(alert);
+                }
+            }
+        }
+        if kind == "Deployment" {
+            assert_eq!(object["spec"]["replicas"], 2);
+            let anti = &object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"];
+            assert!(!anti.is_null(), "no anti-affinity for the two replicas");
+        }
+        kinds.push(kind);
+    }
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        [
+            "OpenClawBackupFailing",
+            "OpenClawInstanceDegraded",
+            "OpenClawInstanceFailed",
+            "OpenClawReconcileErrors"
+        ]
+    );
+    for kind in [
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "ValidatingWebhookConfiguration",
+        "Pod",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} rendered: {kinds:?}"
+        );
+    }
+    Ok(())
 }

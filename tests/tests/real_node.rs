@@ -151,6 +151,10 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     )
     .await?;
 
+    // `helm test`: a pod of the operator's image asks the operator's Service for /readyz,
+    // through the operator's own NetworkPolicy.
+    operator.helm_test()?;
+
     // The chart's webhook (the operator pod behind its Service, the CA bundle the operator
     // wrote) refuses a root sidecar, naming the field.
     let root_sidecar = openclaw_tests::seed::as_manifest(
@@ -416,7 +420,13 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     let statefulsets = Api::<StatefulSet>::namespaced(cluster.client.clone(), &ns.name);
     let sts_before = uid(&statefulsets.get("my-agent").await?);
     let agent_before = uid(&pod(&cluster, &ns.name, pod_name).await?);
-    let old_operator = operator.pod()?;
+    // The leader (two replicas by default): the standby must take over.
+    let old_operator = Api::<Lease>::namespaced(cluster.client.clone(), &ns.name)
+        .get("openclaw-operator-leader")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .context("nobody holds the operator's Lease")?;
     cluster.kubectl(
         &[
             "delete",
@@ -828,5 +838,80 @@ async fn a_deleted_agent_is_backed_up_from_its_pod_and_restored_into_a_new_one()
         ],
         None,
     )?;
+    Ok(())
+}
+
+/// `helm upgrade` from the previous chart version (0.1.0, packaged in tests/fixtures/charts)
+/// to this one: the CRDs and the running agent stay (same pod, never restarted), the operator
+/// comes back with two replicas and its webhook, which then refuses a root sidecar.
+#[tokio::test]
+async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -> Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.real_namespace("upgrade").await?;
+    let previous = openclaw_tests::cluster::repo_root()
+        .join("tests/fixtures/charts/openclaw-operator-0.1.0.tgz");
+    let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &previous, "install")?;
+    create_secret(
+        &cluster,
+        &ns.name,
+        "openclaw-api-keys",
+        &[("ANTHROPIC_API_KEY", "sk-ant-upgrade")],
+    )
+    .await?;
+    instances::apply(&cluster, &ns.name, &my_agent()?)?;
+    running(&cluster, &ns.name, "my-agent")
+        .await
+        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    let before = pod(&cluster, &ns.name, "my-agent-0").await?;
+
+    let current = openclaw_tests::cluster::repo_root().join("charts/openclaw-operator");
+    let upgraded = Instant::now();
+    let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &current, "upgrade")?;
+    println!("helm upgrade 0.1.0 → current: {:.1} s", seconds(upgraded));
+    let replicas = cluster.kubectl(
+        &[
+            "get",
+            "deployment",
+            "-n",
+            &ns.name,
+            "-l",
+            "app.kubernetes.io/name=openclaw-operator",
+            "-o",
+            "jsonpath={.items[0].status.readyReplicas}",
+        ],
+        None,
+    )?;
+    ensure!(
+        replicas.trim() == "2",
+        "ready operator replicas: {replicas}"
+    );
+    cluster.kubectl(&["get", "crd", "openclawinstances.openclaw.rocks"], None)?;
+    // A few resyncs of the new operator: nothing rolls.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    running(&cluster, &ns.name, "my-agent").await?;
+    let after = pod(&cluster, &ns.name, "my-agent-0").await?;
+    ensure!(
+        uid(&after) == uid(&before),
+        "the upgrade replaced the agent pod"
+    );
+    ensure!(
+        restarts(&after) == restarts(&before),
+        "the upgrade restarted the agent's containers"
+    );
+    operator.helm_test()?;
+    let root_sidecar = openclaw_tests::seed::as_manifest(
+        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
+        "root-sidecar",
+    );
+    let out = cluster.tool(
+        "kubectl",
+        &["apply", "-n", &ns.name, "-f", "-"],
+        Some(&root_sidecar),
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && stderr.contains("spec.sidecars[0].securityContext.runAsUser"),
+        "after the upgrade: {stderr}"
+    );
     Ok(())
 }

@@ -163,6 +163,11 @@ pub fn install(dir: &Path) -> Result<()> {
         values: vec![
             format!("watchNamespace={}", super::operator::WATCH_NAMESPACE),
             "log.format=plain".to_owned(),
+            // The operator's NetworkPolicy must let it reach this API server's port.
+            format!(
+                "networkPolicy.apiServerPorts={{443,{}}}",
+                super::APISERVER_PORT
+            ),
         ],
     }
     .install(dir, &images)
