@@ -169,7 +169,6 @@ impl ChartOperator {
                 &self.namespace,
                 "--timeout",
                 "120s",
-                "--logs",
             ],
             None,
         )?;
