@@ -194,7 +194,32 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
             matches!(denied, Err(kube::Error::Api(ref s)) if s.code == 403),
             "{denied:?}"
         );
-        let _operator = OperatorHandle::start_with_client(
+        // The webhook's certificate under the same identity: the Secret in the release's
+        // namespace and the caBundle of the release's own ValidatingWebhookConfiguration.
+        let fullname = format!("{release}-openclaw-operator");
+        let managed = openclaw_operator::webhook::managed::Managed {
+            namespace: system.name.clone(),
+            secret: format!("{fullname}-webhook-tls"),
+            webhook_configuration: fullname.clone(),
+            names: vec![format!("{fullname}-webhook.{}.svc", system.name)],
+            validity: Duration::from_secs(3600),
+        };
+        openclaw_operator::webhook::managed::ensure(&client, &managed).await?;
+        let bundle = cluster.kubectl(
+            &[
+                "get",
+                "validatingwebhookconfiguration",
+                &fullname,
+                "-o",
+                "jsonpath={.webhooks[0].clientConfig.caBundle}",
+            ],
+            None,
+        )?;
+        assert!(
+            !bundle.is_empty(),
+            "the chart's identity could not publish the CA"
+        );
+        let operator = OperatorHandle::start_with_client(
             client,
             &agents.name,
             openclaw_tests::operator::TEST_RESYNC,
@@ -215,6 +240,17 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
             || instances::in_phase(&cluster, &agents.name, "my-agent", Phase::Running, "True"),
         )
         .await?;
+        // Nothing the operator called was denied: no API error was recorded on the way.
+        let metrics = operator.metrics.encode();
+        let denied: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("openclaw_reconcile_errors_total{category=\"api\""))
+            .filter(|l| !l.ends_with(" 0"))
+            .collect();
+        assert!(
+            denied.is_empty(),
+            "API errors under the chart's RBAC: {denied:?}"
+        );
         anyhow::Ok(())
     }
     .await;
