@@ -143,13 +143,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     let cluster = TestCluster::connect().await?;
     let ns = cluster.real_namespace("real-agent").await?;
     let operator = ChartOperator::install(&cluster, &ns, &ns.name)?;
-    create_secret(
-        &cluster,
-        &ns.name,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", "sk-ant-first")],
-    )
-    .await?;
+    api_keys(&cluster, &ns.name, "sk-ant-first").await?;
 
     // `helm test`: a pod of the operator's image asks the operator's Service for /readyz,
     // through the operator's own NetworkPolicy.
@@ -157,21 +151,12 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
 
     // The chart's webhook (the operator pod behind its Service, the CA bundle the operator
     // wrote) refuses a root sidecar, naming the field.
-    let root_sidecar = openclaw_tests::seed::as_manifest(
-        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
-        "root-sidecar",
-    );
     let denied = wait::until(
         "the chart's webhook to deny a root sidecar",
         Duration::from_secs(90),
         || async {
-            let out = cluster.tool(
-                "kubectl",
-                &["apply", "-n", &ns.name, "-f", "-"],
-                Some(&root_sidecar),
-            )?;
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            ensure!(!out.status.success(), "a root sidecar was admitted");
+            let (admitted, stderr) = apply_root_sidecar(&cluster, &ns.name)?;
+            ensure!(!admitted, "a root sidecar was admitted");
             Ok(stderr.contains("denied the request").then_some(stderr))
         },
     )
@@ -184,10 +169,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
 
     // Applied unchanged (but for the namespace), it reaches Running/Ready in a real container.
     let applied = Instant::now();
-    instances::apply(&cluster, &ns.name, &my_agent()?)?;
-    running(&cluster, &ns.name, "my-agent")
-        .await
-        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    apply_my_agent(&cluster, &ns.name, &operator).await?;
     println!(
         "my-agent: apply → Running/Ready in {:.1} s (cold start)",
         seconds(applied)
@@ -471,6 +453,38 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     Ok(())
 }
 
+/// The guide's `openclaw-api-keys` Secret with `key` as the Anthropic key.
+async fn api_keys(cluster: &TestCluster, ns: &str, key: &str) -> Result<()> {
+    create_secret(
+        cluster,
+        ns,
+        "openclaw-api-keys",
+        &[("ANTHROPIC_API_KEY", key)],
+    )
+    .await
+}
+
+/// Applies the guide's `my-agent` and waits for it to run (the operator's log on failure).
+async fn apply_my_agent(cluster: &TestCluster, ns: &str, operator: &ChartOperator) -> Result<()> {
+    instances::apply(cluster, ns, &my_agent()?)?;
+    running(cluster, ns, "my-agent")
+        .await
+        .with_context(|| format!("operator log:\n{}", operator.logs()))
+}
+
+/// `kubectl apply` of an instance whose sidecar runs as root: (admitted, stderr).
+fn apply_root_sidecar(cluster: &TestCluster, ns: &str) -> Result<(bool, String)> {
+    let manifest = openclaw_tests::seed::as_manifest(
+        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
+        "root-sidecar",
+    );
+    let out = cluster.tool("kubectl", &["apply", "-n", ns, "-f", "-"], Some(&manifest))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 /// The gateway token of `my-agent`'s own Secret.
 async fn gateway_token(secrets: &Api<Secret>) -> Result<String> {
     let secret = secrets.get("my-agent-gateway-token").await?;
@@ -593,13 +607,7 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
     let agents = cluster.real_namespace("real-np").await?;
     let other = cluster.real_namespace("real-np-other").await?;
     let operator = ChartOperator::install(&cluster, &operator_ns, &agents.name)?;
-    create_secret(
-        &cluster,
-        &agents.name,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", "sk-ant-x")],
-    )
-    .await?;
+    api_keys(&cluster, &agents.name, "sk-ant-x").await?;
     // The guide's agent with its corporate CA bundle example (11-spec-security.yaml) added.
     let ca = corporate_ca()?;
     instances::create_config_map(
@@ -851,17 +859,8 @@ async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -
     let previous = openclaw_tests::cluster::repo_root()
         .join("tests/fixtures/charts/openclaw-operator-0.1.0.tgz");
     let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &previous, "install")?;
-    create_secret(
-        &cluster,
-        &ns.name,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", "sk-ant-upgrade")],
-    )
-    .await?;
-    instances::apply(&cluster, &ns.name, &my_agent()?)?;
-    running(&cluster, &ns.name, "my-agent")
-        .await
-        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    api_keys(&cluster, &ns.name, "sk-ant-upgrade").await?;
+    apply_my_agent(&cluster, &ns.name, &operator).await?;
     let before = pod(&cluster, &ns.name, "my-agent-0").await?;
 
     let current = openclaw_tests::cluster::repo_root().join("charts/openclaw-operator");
@@ -899,18 +898,9 @@ async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -
         "the upgrade restarted the agent's containers"
     );
     operator.helm_test()?;
-    let root_sidecar = openclaw_tests::seed::as_manifest(
-        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
-        "root-sidecar",
-    );
-    let out = cluster.tool(
-        "kubectl",
-        &["apply", "-n", &ns.name, "-f", "-"],
-        Some(&root_sidecar),
-    )?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (admitted, stderr) = apply_root_sidecar(&cluster, &ns.name)?;
     ensure!(
-        !out.status.success() && stderr.contains("spec.sidecars[0].securityContext.runAsUser"),
+        !admitted && stderr.contains("spec.sidecars[0].securityContext.runAsUser"),
         "after the upgrade: {stderr}"
     );
     Ok(())

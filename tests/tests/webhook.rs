@@ -130,6 +130,25 @@ fn apply(cluster: &TestCluster, ns: &str, name: &str, spec: &str) -> Result<(boo
     ))
 }
 
+/// Replaces the instance's finalizers with `finalizers` (JSON).
+fn set_finalizers(cluster: &TestCluster, ns: &str, name: &str, finalizers: &str) -> Result<()> {
+    let patch = format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#);
+    cluster.kubectl(
+        &[
+            "patch",
+            "claw",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
+        None,
+    )?;
+    Ok(())
+}
+
 fn secret_field(cluster: &TestCluster, ns: &str, path: &str) -> String {
     cluster
         .kubectl(
@@ -310,19 +329,7 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
     ensure!(ok, "admission failed after the renewal: {stderr}");
 
     // A finalizer that only a (stopped) operator would remove.
-    cluster.kubectl(
-        &[
-            "patch",
-            "claw",
-            "good",
-            "-n",
-            &ns.name,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
-        ],
-        None,
-    )?;
+    set_finalizers(&cluster, &ns.name, "good", r#"["example.com/hold"]"#)?;
 
     // The operator stops: creating is refused (fail closed), deleting is not.
     drop(operator);
@@ -333,19 +340,7 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
         None,
     )?;
     // Removing the finalizer of an instance being deleted is an update the webhook never sees.
-    cluster.kubectl(
-        &[
-            "patch",
-            "claw",
-            "good",
-            "-n",
-            &ns.name,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ],
-        None,
-    )?;
+    set_finalizers(&cluster, &ns.name, "good", "null")?;
     wait::until(
         "the instance to be gone",
         Duration::from_secs(30),

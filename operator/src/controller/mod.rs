@@ -7,7 +7,7 @@ mod children;
 mod cluster_facts;
 mod conditions;
 mod context;
-mod dereference;
+pub mod dereference;
 mod drill_status;
 mod error;
 mod events;
