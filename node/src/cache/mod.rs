@@ -1,0 +1,1 @@
+//! The node-local, content-addressed download cache (being written).

@@ -1,0 +1,3 @@
+//! `openclaw-node`: the node agent's entrypoint.
+
+fn main() {}
