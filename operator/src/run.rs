@@ -68,6 +68,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         resync: args.resync_interval,
         pod_name: args.pod_name.clone(),
         supervisor_address: args.supervisor_address.clone(),
+        seccomp: args.seccomp_profile,
+        node_cache_port: args.node_cache_port,
     };
 
     if args.leader_elect {

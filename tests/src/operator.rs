@@ -64,6 +64,10 @@ impl OperatorHandle {
             resync,
             pod_name: format!("test-operator-{namespace}"),
             supervisor_address,
+            // The KWOK nodes never hold the profile; a real node labelled by another test's
+            // node agent must not draw these pods to it.
+            seccomp: openclaw_operator::cli::SeccompMode::RuntimeDefault,
+            node_cache_port: None,
         };
         let mut rx2 = rx.clone();
         let task = tokio::spawn(controller::run(
