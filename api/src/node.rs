@@ -78,8 +78,10 @@ impl LocalhostProfile {
     pub fn from_file_name(file: &str) -> Option<Self> {
         let stem = file.strip_suffix(".json")?;
         let (name, version) = stem.rsplit_once('-')?;
-        let is_version =
-            version.len() == 16 && version.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let is_version = version.len() == 16
+            && version
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         (is_version && !name.is_empty()).then(|| Self {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -133,7 +135,12 @@ mod tests {
         );
         // A label's name part is at most 63 characters.
         assert!(gateway.node_label().len() - SECCOMP_LABEL_PREFIX.len() <= 63);
-        for other in ["p.json", "p-xyz.json", "-0123456789abcdef.json", "p-0123456789abcdef.tmp"] {
+        for other in [
+            "p.json",
+            "p-xyz.json",
+            "-0123456789abcdef.json",
+            "p-0123456789abcdef.tmp",
+        ] {
             assert_eq!(LocalhostProfile::from_file_name(other), None, "{other}");
         }
     }
