@@ -18,6 +18,7 @@ mod status;
 mod stores;
 mod supervisor;
 mod supervisor_conditions;
+mod vram_fit;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 

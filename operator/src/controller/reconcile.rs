@@ -75,6 +75,7 @@ async fn steps(instance: &OpenClawInstance, ctx: &Context) -> Result<Action, Err
         suspended: instance.spec.suspend,
         missing: found.references.missing.clone(),
         gpu_shortage: found.gpu_shortage,
+        vram_fit: found.vram_fit.clone(),
         service_monitor: found.wants_monitor.then_some(found.monitor_crd),
         gateway_endpoint: Some(format!(
             "{}.{ns}.svc:{}",
@@ -125,6 +126,8 @@ struct Found {
     gpu_shortage: Option<(i64, i64)>,
     /// What the node agents offer.
     node_agent: build::NodeAgent,
+    /// Whether the Ollama models fit in the GPU memory of some node, with the numbers.
+    vram_fit: Option<(bool, String)>,
 }
 
 /// Step `dereference`: the Secrets and ConfigMaps the instance names (watched from now on), the
@@ -156,12 +159,18 @@ async fn dereference_step(
             .then(openclaw_api::node::LocalhostProfile::gateway),
         cache_port: ctx.settings.node_cache_port,
     };
+    let ollama = &instance.spec.ollama;
+    let vram_fit = ollama
+        .enabled
+        .then(|| super::vram_fit::check(&ollama.models, resolved.gpus, &nodes.gpus))
+        .flatten();
     Ok(Found {
         references,
         wants_monitor,
         monitor_crd,
         gpu_shortage,
         node_agent,
+        vram_fit,
     })
 }
 
