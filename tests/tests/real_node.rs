@@ -16,12 +16,12 @@ use kube::{
     Api,
     api::{Patch, PatchParams},
 };
-use openclaw_api::{backup::SKIP_BACKUP_ANNOTATION, instance::Phase};
+use openclaw_api::backup::SKIP_BACKUP_ANNOTATION;
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
     TestCluster, backup,
-    instances::{self, create_secret},
-    real_node::{ChartOperator, READY_TIMEOUT, seconds, sh},
+    instances,
+    real_node::{ChartOperator, READY_TIMEOUT, api_keys, my_agent, running, seconds, sh},
     seed::fixtures_dir,
     wait,
 };
@@ -31,23 +31,6 @@ const GATEWAY_PORT: u16 = 18789;
 const STATUS_PORT: u16 = 9090;
 /// The node's address on the bridge: what pods reach of this machine.
 const NODE_IP: &str = "198.18.0.1";
-
-/// The guide's first example, unchanged but for its namespace.
-fn my_agent() -> Result<String> {
-    Ok(std::fs::read_to_string(
-        fixtures_dir().join("01-my-agent.yaml"),
-    )?)
-}
-
-async fn running(cluster: &TestCluster, ns: &str, name: &str) -> Result<()> {
-    wait::until(
-        &format!("{ns}/{name} Running and Ready"),
-        READY_TIMEOUT,
-        || instances::in_phase(cluster, ns, name, Phase::Running, "True"),
-    )
-    .await
-    .map(|_| ())
-}
 
 async fn pod(cluster: &TestCluster, ns: &str, name: &str) -> Result<Pod> {
     Ok(Api::<Pod>::namespaced(cluster.client.clone(), ns)
@@ -451,17 +434,6 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
         "the agent pod was re-created"
     );
     Ok(())
-}
-
-/// The guide's `openclaw-api-keys` Secret with `key` as the Anthropic key.
-async fn api_keys(cluster: &TestCluster, ns: &str, key: &str) -> Result<()> {
-    create_secret(
-        cluster,
-        ns,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", key)],
-    )
-    .await
 }
 
 /// Applies the guide's `my-agent` and waits for it to run (the operator's log on failure).

@@ -6,10 +6,7 @@ use std::{path::Path, process::Command, time::Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{
-    kubectl_apply,
-    real_node::{addr::registry_host, config::NodePaths},
-};
+use super::{kubectl_apply, real_node::addr::registry_host};
 use crate::{
     image::{self, OPERATOR_REPOSITORY, Profile, PushedImage, RUNTIME_REPOSITORY},
     tools::repo_root,
@@ -156,13 +153,12 @@ fn helm(dir: &Path) -> Command {
 }
 
 /// Installs the local control plane's operator: the chart's pod on `node-0`, watching the
-/// guide's namespace (the tests run their own releases in theirs), and its node agent on
-/// `node-0`, writing into this kubelet's seccomp directory.
+/// guide's namespace (the tests run their own releases in theirs). Its node agent is off: the
+/// node agent's tests install their own on `node-0`, and two agents on one node would publish
+/// different facts about it (see docs/real-node.md to turn it on).
 pub fn install(dir: &Path) -> Result<()> {
     println!("==> the operator as a pod: images, then helm upgrade --install {RELEASE}");
     let images = ChartImages::build_and_push()?;
-    let node = NodePaths::new(dir);
-    kubectl_apply(dir, &node_agent_namespace(NODE_NAMESPACE))?;
     Release {
         name: RELEASE,
         namespace: NAMESPACE,
@@ -174,37 +170,8 @@ pub fn install(dir: &Path) -> Result<()> {
                 "networkPolicy.apiServerPorts={{443,{}}}",
                 super::APISERVER_PORT
             ),
-            format!("nodeAgent.namespace={NODE_NAMESPACE}"),
-            "nodeAgent.createNamespace=false".to_owned(),
-            "nodeAgent.nodeSelector.type=real".to_owned(),
-            format!(
-                "nodeAgent.seccompDir={}",
-                node.kubelet_root().join("seccomp").display()
-            ),
-            format!(
-                "nodeAgent.cache.hostPath={}",
-                node.root.join("cache").display()
-            ),
+            "nodeAgent.enabled=false".to_owned(),
         ],
     }
     .install(dir, &images)
-}
-
-/// The node agent's namespace of the control plane's release.
-pub const NODE_NAMESPACE: &str = "openclaw-operator-system-node";
-
-/// A namespace for a node agent: Pod Security `privileged` (host network, host paths), its
-/// pods kept to the real node (this control plane's default node selector is the KWOK nodes').
-pub fn node_agent_namespace(name: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Namespace
-metadata:
-  name: {name}
-  labels:
-    pod-security.kubernetes.io/enforce: privileged
-  annotations:
-    scheduler.alpha.kubernetes.io/node-selector: type=real
-"
-    )
 }
