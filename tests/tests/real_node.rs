@@ -19,8 +19,7 @@ use kube::{
 use openclaw_api::backup::SKIP_BACKUP_ANNOTATION;
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
-    TestCluster, backup,
-    instances,
+    TestCluster, backup, instances,
     real_node::{ChartOperator, READY_TIMEOUT, api_keys, my_agent, running, seconds, sh},
     seed::fixtures_dir,
     wait,

@@ -151,16 +151,19 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
     let mut registry = npm_registry::Registry::default();
     registry.packages.insert(
         "pnpm".into(),
-        vec![npm_registry::version("10.11.0", npm_registry::pnpm("10.11.0"))],
+        vec![npm_registry::version(
+            "10.11.0",
+            npm_registry::pnpm("10.11.0"),
+        )],
     );
     let (npm_url, npm) = npm_registry::start(registry).await;
     let (pypi_url, pypi) = pypi::start().await;
+    // Every request each upstream served: (ClawHub, npm, PyPI).
     let upstream_requests = || {
-        let count = |requests: usize| requests;
         (
-            count(hub.lock().map(|h| h.requests.len()).unwrap_or(usize::MAX)),
-            count(npm.lock().map(|r| r.requests.len()).unwrap_or(usize::MAX)),
-            count(pypi.lock().map(|r| r.len()).unwrap_or(usize::MAX)),
+            hub.lock().map_or(usize::MAX, |h| h.requests.len()),
+            npm.lock().map_or(usize::MAX, |r| r.requests.len()),
+            pypi.lock().map_or(usize::MAX, |i| i.requests.len()),
         )
     };
 
@@ -192,7 +195,14 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
     let agent_logs = || {
         cluster
             .kubectl(
-                &["logs", "-n", &agent_ns.name, "-l", "app.kubernetes.io/component=node-agent", "--tail=100"],
+                &[
+                    "logs",
+                    "-n",
+                    &agent_ns.name,
+                    "-l",
+                    "app.kubernetes.io/component=node-agent",
+                    "--tail=100",
+                ],
                 None,
             )
             .unwrap_or_else(|e| format!("(no logs: {e:#})"))
@@ -213,11 +223,9 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
         Duration::from_secs(60),
         || async {
             let node = nodes.get("node-0").await?;
-            let labelled = node
-                .metadata
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.get(&profile.node_label()).map(String::as_str) == Some("installed"));
+            let labelled = node.metadata.labels.as_ref().is_some_and(|l| {
+                l.get(&profile.node_label()).map(String::as_str) == Some("installed")
+            });
             let annotated = node
                 .metadata
                 .annotations
@@ -268,7 +276,13 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
     instances::apply(&cluster, &ns.name, &agent_with_downloads("my-agent")?)?;
     running(&cluster, &ns.name, "my-agent")
         .await
-        .with_context(|| format!("operator log:\n{}\nnode agent:\n{}", operator.logs(), agent_logs()))?;
+        .with_context(|| {
+            format!(
+                "operator log:\n{}\nnode agent:\n{}",
+                operator.logs(),
+                agent_logs()
+            )
+        })?;
     let pod = Api::<Pod>::namespaced(cluster.client.clone(), &ns.name)
         .get("my-agent-0")
         .await?;
@@ -313,7 +327,13 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
     instances::apply(&cluster, &ns.name, &agent_with_downloads("second-agent")?)?;
     running(&cluster, &ns.name, "second-agent")
         .await
-        .with_context(|| format!("operator log:\n{}\nnode agent:\n{}", operator.logs(), agent_logs()))?;
+        .with_context(|| {
+            format!(
+                "operator log:\n{}\nnode agent:\n{}",
+                operator.logs(),
+                agent_logs()
+            )
+        })?;
     let second = instances::get(&cluster, &ns.name, "second-agent").await?;
     let status = second.status.unwrap_or_default();
     ensure!(
@@ -333,7 +353,11 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
     );
     let metrics = agent_metrics().await?;
     ensure!(
-        sample(&metrics, "openclaw_node_cache_requests_total", &["result=\"hit\""]) > 0.0,
+        sample(
+            &metrics,
+            "openclaw_node_cache_requests_total",
+            &["result=\"hit\""]
+        ) > 0.0,
         "no cache hit counted:\n{metrics}"
     );
     ensure!(
