@@ -28,7 +28,10 @@ async fn main() -> ExitCode {
             .flatten_event(true)
             .with_env_filter(filter)
             .init(),
-        LogFormat::Plain => fmt().with_env_filter(filter).init(),
+        LogFormat::Plain => fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_env_filter(filter)
+            .init(),
     }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! `/npm/`: the npm registry. Packuments (`/<name>`, `/@scope%2Fname`) are cached for the
 //! metadata TTL, full and abbreviated (`Accept: application/vnd.npm.install-v1+json`)
 //! separately. npm fetches `dist.tarball` literally, so every tarball URL in a served packument
-//! is rewritten to this cache (`http://<Host>/npm/<path>`); the stored packument keeps the
+//! is rewritten to this cache, in npm's own layout (`http://<Host>/npm/<name>/-/<name>-<version>.tgz`)
+//! whatever the upstream's layout; the stored packument keeps the
 //! upstream's URLs, which is where a tarball is fetched from, and its `dist.integrity` (else
 //! `shasum`), which the tarball must match before a byte of it is stored or served.
 //!
@@ -97,7 +98,7 @@ async fn packument(cache: &Cache, name: &str, headers: &HeaderMap) -> Result<Rep
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains(ABBREVIATED));
     let mut doc = packument_document(cache, name, abbreviated, false).await?;
-    doc.bytes = rewrite(&doc.bytes, &cache.upstreams.npm, &host)
+    doc.bytes = rewrite(&doc.bytes, name, &host)
         .ok_or_else(|| {
             Failure::bad_gateway(format!("the upstream packument of {name} is not JSON"))
         })?
@@ -137,26 +138,39 @@ fn fetch_url(upstream: &str, tarball: &str) -> String {
     }
 }
 
-/// The packument with every `dist.tarball` pointing at this cache.
-fn rewrite(bytes: &[u8], upstream: &str, host: &str) -> Option<Vec<u8>> {
+/// The file name a version's tarball is served under: npm's own layout,
+/// `<name without scope>-<version>.tgz`, whatever the upstream calls it (registries differ:
+/// Nexus, GitHub Packages and Verdaccio each have their own paths), so that the path alone
+/// names the package and the version.
+fn canonical_file(name: &str, version: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    format!("{base}-{version}.tgz")
+}
+
+/// The packument with every `dist.tarball` pointing at this cache, under
+/// `/npm/<name>/-/<canonical file>`.
+fn rewrite(bytes: &[u8], name: &str, host: &str) -> Option<Vec<u8>> {
     let mut packument: Value = serde_json::from_slice(bytes).ok()?;
     if let Some(versions) = packument.get_mut("versions").and_then(Value::as_object_mut) {
-        for manifest in versions.values_mut() {
+        for (version, manifest) in versions.iter_mut() {
             let Some(tarball) = manifest.pointer_mut("/dist/tarball") else {
                 continue;
             };
-            let Some(path) = tarball.as_str().and_then(|t| tarball_path(upstream, t)) else {
-                continue;
-            };
-            *tarball = Value::String(format!("http://{host}/npm{path}"));
+            *tarball = Value::String(format!(
+                "http://{host}/npm/{name}/-/{}",
+                canonical_file(name, version)
+            ));
         }
     }
     serde_json::to_vec(&packument).ok()
 }
 
-/// The upstream URL and checksum of the tarball served at `segments`, from a packument.
+/// The upstream URL and checksum of the tarball served at `segments`, from a packument: the
+/// version whose canonical path it is, or (a client that kept an upstream-style path, such as
+/// a lockfile written against npmjs.org) whose upstream tarball path it is.
 fn find_dist(
     bytes: &[u8],
+    name: &str,
     upstream: &str,
     segments: &[String],
 ) -> Option<(String, Option<Expected>)> {
@@ -164,13 +178,16 @@ fn find_dist(
     packument
         .get("versions")?
         .as_object()?
-        .values()
-        .find_map(|manifest| {
+        .iter()
+        .find_map(|(version, manifest)| {
             let dist = manifest.get("dist")?;
             let tarball = dist.get("tarball")?.as_str()?;
-            let path = tarball_path(upstream, tarball)?;
-            let candidate = path::segments(&normalize_scope(path.trim_start_matches('/'))).ok()?;
-            (candidate == segments).then(|| {
+            let canonical =
+                path::segments(&format!("{name}/-/{}", canonical_file(name, version))).ok()?;
+            let upstream_style = tarball_path(upstream, tarball).and_then(|path| {
+                path::segments(&normalize_scope(path.trim_start_matches('/'))).ok()
+            });
+            (canonical == segments || upstream_style.as_deref() == Some(segments)).then(|| {
                 let expected = Expected::npm(
                     dist.get("integrity").and_then(Value::as_str),
                     dist.get("shasum").and_then(Value::as_str),
@@ -201,7 +218,7 @@ async fn tarball(
             .await
         {
             had_packument = true;
-            found = find_dist(&doc.bytes, upstream, segments);
+            found = find_dist(&doc.bytes, name, upstream, segments);
             if found.is_some() {
                 break;
             }
@@ -209,7 +226,7 @@ async fn tarball(
     }
     if found.is_none() {
         let doc = packument_document(cache, name, true, had_packument).await?;
-        found = find_dist(&doc.bytes, upstream, segments);
+        found = find_dist(&doc.bytes, name, upstream, segments);
     }
     let (url, expected) = found.ok_or_else(|| {
         Failure::not_found(format!(
@@ -260,5 +277,54 @@ mod tests {
         );
         assert_eq!(normalize_scope("%40s%2Fp"), "@s/p");
         assert_eq!(normalize_scope("@s%2fp/-/p-1.tgz"), "@s/p/-/p-1.tgz");
+    }
+
+    #[test]
+    fn tarballs_are_served_in_npms_layout_whatever_the_upstreams() -> Result<(), String> {
+        let upstream = "http://127.0.0.1:9/";
+        let packument = serde_json::json!({
+            "name": "@s/p",
+            "versions": {
+                "1.0.0": {"dist": {"tarball": "http://127.0.0.1:9/-/tarballs/0-0.tgz", "integrity": "sha512-AAAA"}},
+                "2.0.0": {"dist": {"tarball": "http://127.0.0.1:9/download/@s/p/2.0.0/abc", "shasum": "da39a3ee5e6b4b0d3255bfef95601890afd80709"}}
+            }
+        })
+        .to_string();
+        let served =
+            rewrite(packument.as_bytes(), "@s/p", "198.18.0.1:18800").ok_or("not rewritten")?;
+        let served: Value = serde_json::from_slice(&served).map_err(|e| e.to_string())?;
+        assert_eq!(
+            served["versions"]["1.0.0"]["dist"]["tarball"],
+            "http://198.18.0.1:18800/npm/@s/p/-/p-1.0.0.tgz"
+        );
+        let segments = |p: &str| path::segments(p).map_err(|_| p.to_owned());
+        let (url, expected) = find_dist(
+            packument.as_bytes(),
+            "@s/p",
+            upstream,
+            &segments("@s/p/-/p-2.0.0.tgz")?,
+        )
+        .ok_or("2.0.0 not found")?;
+        assert_eq!(url, "http://127.0.0.1:9/download/@s/p/2.0.0/abc");
+        assert!(expected.is_some());
+        // A lockfile's upstream-style path still finds its version.
+        let (url, _) = find_dist(
+            packument.as_bytes(),
+            "@s/p",
+            upstream,
+            &segments("-/tarballs/0-0.tgz")?,
+        )
+        .ok_or("upstream path not found")?;
+        assert_eq!(url, "http://127.0.0.1:9/-/tarballs/0-0.tgz");
+        assert!(
+            find_dist(
+                packument.as_bytes(),
+                "@s/p",
+                upstream,
+                &segments("@s/p/-/p-3.0.0.tgz")?
+            )
+            .is_none()
+        );
+        Ok(())
     }
 }
