@@ -323,3 +323,21 @@ pub async fn api_keys(cluster: &TestCluster, ns: &str, key: &str) -> Result<()> 
     )
     .await
 }
+
+/// `kubectl apply` of an instance, once the release's webhook answers: right after `helm
+/// install` the webhook Service may not route yet (kube-proxy programs it within seconds), and
+/// the webhook's `failurePolicy: Fail` refuses instances meanwhile.
+pub async fn apply_instance(cluster: &TestCluster, ns: &str, manifest: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match crate::instances::apply(cluster, ns, manifest) {
+            Err(err)
+                if format!("{err:#}").contains("failed calling webhook")
+                    && started.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
