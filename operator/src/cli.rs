@@ -66,9 +66,10 @@ pub struct RunArgs {
     #[arg(long, env = "OPENCLAW_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 
-    /// Restrict the operator to one namespace (default: all namespaces).
-    #[arg(long, env = "OPENCLAW_WATCH_NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    /// Restrict the operator to these namespaces, comma-separated or the flag repeated
+    /// (default: all namespaces).
+    #[arg(long, env = "OPENCLAW_WATCH_NAMESPACE", value_delimiter = ',')]
+    pub watch_namespace: Vec<String>,
 
     /// Reach every pod's supervisor at this host:port instead of the pod IP (for local
     /// control planes, where the supervisor runs outside the cluster).

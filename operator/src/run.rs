@@ -63,7 +63,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let settings = Settings {
         runtime_image: args.runtime_image.clone(),
         operator_namespace: args.namespace.clone(),
-        watch_namespace: args.watch_namespace.clone(),
+        watch_namespaces: args.watch_namespace.clone(),
         concurrency: args.concurrency,
         resync: args.resync_interval,
         pod_name: args.pod_name.clone(),

@@ -59,7 +59,8 @@ impl OperatorHandle {
         let settings = Settings {
             runtime_image: "ghcr.io/openclaw-rocks/openclaw-runtime:test".into(),
             operator_namespace: "openclaw-operator-system".into(),
-            watch_namespace: Some(namespace.to_owned()),
+            // `a,b` watches both, as the operator's flag does.
+            watch_namespaces: namespace.split(',').map(str::to_owned).collect(),
             concurrency: 8,
             resync,
             pod_name: format!("test-operator-{namespace}"),

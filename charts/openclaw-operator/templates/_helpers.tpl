@@ -109,3 +109,12 @@ app.kubernetes.io/component: node-agent
 app.kubernetes.io/part-of: openclaw
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
+
+{{/* The namespaces the operator watches, as a JSON list: watchNamespaces plus watchNamespace (empty: all). */}}
+{{- define "openclaw-operator.watchNamespaces" -}}
+{{- $list := .Values.watchNamespaces | default list }}
+{{- if .Values.watchNamespace }}
+{{- $list = append $list .Values.watchNamespace }}
+{{- end }}
+{{- $list | uniq | toJson }}
+{{- end }}

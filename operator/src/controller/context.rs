@@ -23,8 +23,8 @@ pub struct Settings {
     pub runtime_image: String,
     /// Namespace the operator runs in.
     pub operator_namespace: String,
-    /// Only reconcile instances of this namespace.
-    pub watch_namespace: Option<String>,
+    /// Only reconcile instances of these namespaces (all when empty).
+    pub watch_namespaces: Vec<String>,
     /// Instances reconciled at once.
     pub concurrency: u16,
     /// Periodic resync (drift repair) interval.
