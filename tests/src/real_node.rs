@@ -51,8 +51,8 @@ impl ChartOperator {
     }
 
     /// `helm install` (or `upgrade`, with `verb`) of `chart` (a directory or a packaged
-    /// `.tgz`), as [`ChartOperator::install`]. A chart before 0.2.0 gets no NetworkPolicy value
-    /// (its values schema refuses unknown keys).
+    /// `.tgz`), as [`ChartOperator::install`]. A packaged 0.x chart gets no node agent value
+    /// (0.2.0's values schema refuses unknown keys).
     pub fn install_chart(
         cluster: &TestCluster,
         ns: &TestNamespace,
@@ -129,17 +129,12 @@ impl ChartOperator {
             args.push("--set".into());
             args.push(set);
         }
-        let previous = chart
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("openclaw-operator-0.1."));
-        if !previous {
-            // The API server's port as the cluster's own release knows it.
-            args.push("--set".into());
-            args.push(format!(
-                "networkPolicy.apiServerPorts={{{}}}",
-                api_server_ports(&values)?
-            ));
-        }
+        // The API server's port as the cluster's own release knows it.
+        args.push("--set".into());
+        args.push(format!(
+            "networkPolicy.apiServerPorts={{{}}}",
+            api_server_ports(&values)?
+        ));
         let has_node_agent = !chart
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("openclaw-operator-0."));

@@ -20,7 +20,9 @@ use openclaw_api::backup::SKIP_BACKUP_ANNOTATION;
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
     TestCluster, backup, instances,
-    real_node::{ChartOperator, READY_TIMEOUT, api_keys, my_agent, running, seconds, sh},
+    real_node::{
+        ChartOperator, READY_TIMEOUT, api_keys, apply_instance, my_agent, running, seconds, sh,
+    },
     seed::fixtures_dir,
     wait,
 };
@@ -437,7 +439,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
 
 /// Applies the guide's `my-agent` and waits for it to run (the operator's log on failure).
 async fn apply_my_agent(cluster: &TestCluster, ns: &str, operator: &ChartOperator) -> Result<()> {
-    instances::apply(cluster, ns, &my_agent()?)?;
+    apply_instance(cluster, ns, &my_agent()?).await?;
     running(cluster, ns, "my-agent")
         .await
         .with_context(|| format!("operator log:\n{}", operator.logs()))
@@ -820,7 +822,7 @@ async fn a_deleted_agent_is_backed_up_from_its_pod_and_restored_into_a_new_one()
     Ok(())
 }
 
-/// `helm upgrade` from the previous chart version (0.1.0, packaged in tests/fixtures/charts)
+/// `helm upgrade` from the previous chart version (0.2.0, packaged in tests/fixtures/charts)
 /// to this one: the CRDs and the running agent stay (same pod, never restarted), the operator
 /// comes back with two replicas and its webhook, which then refuses a root sidecar.
 #[tokio::test]
@@ -828,7 +830,7 @@ async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -
     let cluster = TestCluster::connect().await?;
     let ns = cluster.real_namespace("upgrade").await?;
     let previous = openclaw_tests::cluster::repo_root()
-        .join("tests/fixtures/charts/openclaw-operator-0.1.0.tgz");
+        .join("tests/fixtures/charts/openclaw-operator-0.2.0.tgz");
     let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &previous, "install")?;
     api_keys(&cluster, &ns.name, "sk-ant-upgrade").await?;
     apply_my_agent(&cluster, &ns.name, &operator).await?;
@@ -837,7 +839,7 @@ async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -
     let current = openclaw_tests::cluster::repo_root().join("charts/openclaw-operator");
     let upgraded = Instant::now();
     let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &current, "upgrade")?;
-    println!("helm upgrade 0.1.0 → current: {:.1} s", seconds(upgraded));
+    println!("helm upgrade 0.2.0 → current: {:.1} s", seconds(upgraded));
     let replicas = cluster.kubectl(
         &[
             "get",
