@@ -86,8 +86,10 @@ pub struct RunArgs {
 
     /// Seccomp profile of the agents' `openclaw` and init containers: `auto` takes the node
     /// agent's Localhost profile once a node holds this operator's version of it (and keeps the
-    /// pods to such nodes), RuntimeDefault until then; `runtime-default` never uses it.
-    #[arg(long, env = "OPENCLAW_SECCOMP_PROFILE", value_enum, default_value_t = SeccompMode::Auto)]
+    /// pods to such nodes), RuntimeDefault until then; `runtime-default` never uses it. The
+    /// chart passes `auto` when it deploys the node agent; without it, a label left on a node
+    /// by an agent since removed does not move the pods.
+    #[arg(long, env = "OPENCLAW_SECCOMP_PROFILE", value_enum, default_value_t = SeccompMode::RuntimeDefault)]
     pub seccomp_profile: SeccompMode,
 
     /// Port of the node agents' download cache on each node's address; agent pods are given
