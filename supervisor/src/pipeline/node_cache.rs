@@ -48,6 +48,8 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
         "/python",
         &["OPENCLAW_MIRROR_PYTHON", "UV_PYTHON_INSTALL_MIRROR"],
     ),
+    // The Ollama registry protocol (`/v2/...`) at the cache's root.
+    ("ollama", "", &["OPENCLAW_MIRROR_OLLAMA"]),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -122,8 +124,16 @@ mod tests {
                     "OPENCLAW_MIRROR_PYPI",
                     "http://198.18.0.1:18800/pypi/simple".into()
                 ),
+                ("OPENCLAW_MIRROR_OLLAMA", "http://198.18.0.1:18800".into()),
             ],
-            "npm is the user's; python is not served"
+            "npm is the user's; python is not served; Ollama's registry at the root"
+        );
+        let user = |name: &str| (name == "OPENCLAW_MIRROR_OLLAMA").then(|| "https://reg".into());
+        assert!(
+            mirror_defaults("http://x", &sources, user)
+                .iter()
+                .all(|(name, _)| *name != "OPENCLAW_MIRROR_OLLAMA"),
+            "the user's Ollama mirror wins"
         );
         assert!(mirror_defaults("http://x", &[], |_| None).is_empty());
     }
