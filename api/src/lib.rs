@@ -18,7 +18,9 @@
 pub mod backup;
 pub mod crd;
 pub mod defaults;
+pub mod gpu;
 pub mod instance;
+pub mod node;
 pub mod plan;
 mod schema;
 pub mod supervisor;

@@ -125,6 +125,10 @@ pub struct NodeGpu {
     pub model: Option<String>,
     /// `GPU-<uuid>`.
     pub uuid: Option<String>,
+    /// Total memory in MiB, from the model (see `openclaw_api::gpu::memory_mib`); `None` when the
+    /// model is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "memoryMiB")]
+    pub memory_mib: Option<u64>,
 }
 
 /// The verdict of the VRAM check: after each model was loaded once, how much of it sits in

@@ -5,6 +5,13 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, ValueEnum};
 
 /// How log lines are written.
+/// Which seccomp profile the agents' own containers get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeccompMode {
+    Auto,
+    RuntimeDefault,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// One JSON object per line (for log collectors).
@@ -59,9 +66,10 @@ pub struct RunArgs {
     #[arg(long, env = "OPENCLAW_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 
-    /// Restrict the operator to one namespace (default: all namespaces).
-    #[arg(long, env = "OPENCLAW_WATCH_NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    /// Restrict the operator to these namespaces, comma-separated or the flag repeated
+    /// (default: all namespaces).
+    #[arg(long, env = "OPENCLAW_WATCH_NAMESPACE", value_delimiter = ',')]
+    pub watch_namespace: Vec<String>,
 
     /// Reach every pod's supervisor at this host:port instead of the pod IP (for local
     /// control planes, where the supervisor runs outside the cluster).
@@ -75,6 +83,19 @@ pub struct RunArgs {
         default_value = "ghcr.io/openclaw-rocks/openclaw-runtime:0.1.0"
     )]
     pub runtime_image: String,
+
+    /// Seccomp profile of the agents' `openclaw` and init containers: `auto` takes the node
+    /// agent's Localhost profile once a node holds this operator's version of it (and keeps the
+    /// pods to such nodes), RuntimeDefault until then; `runtime-default` never uses it. The
+    /// chart passes `auto` when it deploys the node agent; without it, a label left on a node
+    /// by an agent since removed does not move the pods.
+    #[arg(long, env = "OPENCLAW_SECCOMP_PROFILE", value_enum, default_value_t = SeccompMode::RuntimeDefault)]
+    pub seccomp_profile: SeccompMode,
+
+    /// Port of the node agents' download cache on each node's address; agent pods are given
+    /// it as their mirror (`OPENCLAW_NODE_CACHE`). Off when unset.
+    #[arg(long, env = "OPENCLAW_NODE_CACHE_PORT")]
+    pub node_cache_port: Option<u16>,
 
     /// Serve the validating admission webhook on this address (HTTPS); off when unset. Every
     /// replica serves it, leader or not.

@@ -63,11 +63,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let settings = Settings {
         runtime_image: args.runtime_image.clone(),
         operator_namespace: args.namespace.clone(),
-        watch_namespace: args.watch_namespace.clone(),
+        watch_namespaces: args.watch_namespace.clone(),
         concurrency: args.concurrency,
         resync: args.resync_interval,
         pod_name: args.pod_name.clone(),
         supervisor_address: args.supervisor_address.clone(),
+        seccomp: args.seccomp_profile,
+        node_cache_port: args.node_cache_port,
     };
 
     if args.leader_elect {

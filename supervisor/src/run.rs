@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     backup::manager::BackupManager,
     board::Board,
-    pipeline::{self, PipelineEnv, gateway_token::GatewayToken},
+    pipeline::{self, PipelineEnv, gateway_token::GatewayToken, node_cache},
     process::{
         cgroup,
         harden::{self, HardenPlan},
@@ -267,6 +267,29 @@ async fn wait_for_stop(signals: &mut Signals) {
     }
 }
 
+/// The pipeline's surroundings: the process environment, with the node cache's routes as the
+/// default mirrors when the node agent serves one (see [`node_cache`]).
+async fn pipeline_env() -> PipelineEnv {
+    let process = |name: &str| std::env::var(name).ok();
+    let Some(base) = process(node_cache::NODE_CACHE_ENV).filter(|v| !v.trim().is_empty()) else {
+        return PipelineEnv::from_env();
+    };
+    let Some(sources) = node_cache::sources(&base).await else {
+        tracing::warn!(cache = %base, "the node cache does not answer; downloading from the upstreams");
+        return PipelineEnv::from_env();
+    };
+    let defaults = node_cache::mirror_defaults(&base, &sources, process);
+    tracing::info!(cache = %base, ?sources, mirrors = ?defaults, "downloading through the node cache");
+    PipelineEnv::from_lookup(|name| {
+        process(name).or_else(|| {
+            defaults
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, url)| url.clone())
+        })
+    })
+}
+
 /// Runs the supervisor until SIGTERM/SIGINT; returns the process's exit code.
 pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     // As PID 1 a signal without a handler is dropped: install them before anything else.
@@ -274,7 +297,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     let reaper = Reaper::start_if_needed().map_err(RunError::Reaper)?;
     let plan = read_plan(&args.plan)?;
     let argv = gateway_argv(&args.gateway_command)?;
-    let env = PipelineEnv::from_env();
+    let env = pipeline_env().await;
     let uid = nix::unistd::getuid().as_raw();
     let board = Board::default();
     board.update(|s| {

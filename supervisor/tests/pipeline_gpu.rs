@@ -54,7 +54,8 @@ fn reads_the_h100_node() {
             gpus: vec![NodeGpu {
                 bus_id: "0000:00:06.0".into(),
                 model: None,
-                uuid: None
+                uuid: None,
+                memory_mib: None,
             }]
         })
     );
@@ -78,6 +79,7 @@ fn reads_the_h100_node() {
                 bus_id: "0000:00:06.0".into(),
                 model: Some("NVIDIA H100 80GB HBM3".into()),
                 uuid: Some("GPU-00652040-e266-579a-ffbd-c6356e021409".into()),
+                memory_mib: Some(81_559),
             }]
         })
     );

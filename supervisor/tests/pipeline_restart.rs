@@ -32,7 +32,7 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
         .library
         .insert("llama3.2:latest".into(), ollama::two_layers(1_000_000));
     let (ollama_url, sidecar) = ollama::start(sidecar).await;
-    let pypi = support::pypi::start().await;
+    let (pypi, pypi_index) = support::pypi::start().await;
     let mut npm = support::npm_registry::Registry::default();
     npm.packages.insert(
         "pnpm".into(),
@@ -41,7 +41,7 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
             support::npm_registry::pnpm("10.0.0"),
         )],
     );
-    let (npm_url, _npm) = support::npm_registry::start(npm).await;
+    let (npm_url, npm) = support::npm_registry::start(npm).await;
 
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut env = support::env(home.path());
@@ -146,6 +146,19 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
         .unwrap_or_default()
         .lines()
         .count();
+    let upstream_requests = || {
+        [
+            hub.lock().map(|h| h.requests.len()).unwrap_or(0),
+            npm.lock().map(|r| r.requests.len()).unwrap_or(0),
+            pypi_index.lock().map(|i| i.requests.len()).unwrap_or(0),
+        ]
+    };
+    let cold_requests = upstream_requests();
+    assert_eq!(
+        pypi_index.lock().map(|i| i.downloads()).unwrap_or(0),
+        1,
+        "the cold start fetched the uv wheel"
+    );
     let warm = Board::default();
     let started = std::time::Instant::now();
     let second = pipeline::run(&plan, &env, &warm)
@@ -162,6 +175,11 @@ async fn a_restart_with_nothing_changed_skips_every_step() {
     assert_eq!(snapshot.versions, versions);
     assert_eq!(snapshot.vram().map(|v| v.healthy), Some(true));
     assert_eq!(hub.lock().map(|h| h.downloads()).unwrap_or(0), 1);
+    assert_eq!(
+        upstream_requests(),
+        cold_requests,
+        "no upstream request on a warm restart"
+    );
     assert_eq!(sidecar.lock().map(|s| s.pulls.len()).unwrap_or(0), 1);
     assert_eq!(
         fs::read_to_string(home.path().join("npm.log"))

@@ -8,6 +8,8 @@
 //! - [`guide`]: the user guide's YAML blocks (`tests/fixtures/seed`).
 //! - [`http`]: a loopback server answering every request with one fixed response.
 //! - [`ollama`]: a loopback Ollama sidecar (pulls, loads, and VRAM placement as asked).
+//! - [`upstreams`]: loopback ClawHub, npm registry and PyPI index, counting the requests they
+//!   serve, and [`upstreams::zip`].
 
 pub mod guide;
 #[cfg(feature = "server")]
@@ -18,3 +20,5 @@ pub mod ollama;
 pub mod raw_http;
 #[cfg(feature = "server")]
 pub mod seaweed;
+#[cfg(feature = "server")]
+pub mod upstreams;

@@ -59,11 +59,16 @@ impl OperatorHandle {
         let settings = Settings {
             runtime_image: "ghcr.io/openclaw-rocks/openclaw-runtime:test".into(),
             operator_namespace: "openclaw-operator-system".into(),
-            watch_namespace: Some(namespace.to_owned()),
+            // `a,b` watches both, as the operator's flag does.
+            watch_namespaces: namespace.split(',').map(str::to_owned).collect(),
             concurrency: 8,
             resync,
             pod_name: format!("test-operator-{namespace}"),
             supervisor_address,
+            // The KWOK nodes never hold the profile; a real node labelled by another test's
+            // node agent must not draw these pods to it.
+            seccomp: openclaw_operator::cli::SeccompMode::RuntimeDefault,
+            node_cache_port: None,
         };
         let mut rx2 = rx.clone();
         let task = tokio::spawn(controller::run(

@@ -36,19 +36,43 @@ impl ChartOperator {
     /// control plane's own release runs (built and pushed by `cargo xtask cluster up`), and
     /// waits for the pod to be Ready.
     pub fn install(cluster: &TestCluster, ns: &TestNamespace, watch: &str) -> Result<Self> {
+        Self::install_with(cluster, ns, watch, &[])
+    }
+
+    /// [`ChartOperator::install`] with more `--set` values (`key=value`), which win.
+    pub fn install_with(
+        cluster: &TestCluster,
+        ns: &TestNamespace,
+        watch: &str,
+        values: &[String],
+    ) -> Result<Self> {
         let chart = repo_root().join("charts/openclaw-operator");
-        Self::install_chart(cluster, ns, watch, &chart, "install")
+        Self::install_chart_with(cluster, ns, watch, &chart, "install", values)
     }
 
     /// `helm install` (or `upgrade`, with `verb`) of `chart` (a directory or a packaged
-    /// `.tgz`), as [`ChartOperator::install`]. A chart before 0.2.0 gets no NetworkPolicy value
-    /// (its values schema refuses unknown keys).
+    /// `.tgz`), as [`ChartOperator::install`]. A packaged 0.x chart gets no node agent value
+    /// (0.2.0's values schema refuses unknown keys).
     pub fn install_chart(
         cluster: &TestCluster,
         ns: &TestNamespace,
         watch: &str,
         chart: &std::path::Path,
         verb: &str,
+    ) -> Result<Self> {
+        Self::install_chart_with(cluster, ns, watch, chart, verb, &[])
+    }
+
+    /// [`ChartOperator::install_chart`] with more `--set` values. The node agent is off unless
+    /// `values` turn it on: one node agent per node (its port is the node's), and only the node
+    /// agent's own test runs one.
+    pub fn install_chart_with(
+        cluster: &TestCluster,
+        ns: &TestNamespace,
+        watch: &str,
+        chart: &std::path::Path,
+        verb: &str,
+        extra: &[String],
     ) -> Result<Self> {
         let out = cluster.tool(
             "helm",
@@ -105,16 +129,22 @@ impl ChartOperator {
             args.push("--set".into());
             args.push(set);
         }
-        let previous = chart
+        // The API server's port as the cluster's own release knows it.
+        args.push("--set".into());
+        args.push(format!(
+            "networkPolicy.apiServerPorts={{{}}}",
+            api_server_ports(&values)?
+        ));
+        let has_node_agent = !chart
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("openclaw-operator-0.1."));
-        if !previous {
-            // The API server's port as the cluster's own release knows it.
+            .is_some_and(|n| n.to_string_lossy().starts_with("openclaw-operator-0."));
+        if has_node_agent {
             args.push("--set".into());
-            args.push(format!(
-                "networkPolicy.apiServerPorts={{{}}}",
-                api_server_ports(&values)?
-            ));
+            args.push("nodeAgent.enabled=false".into());
+        }
+        for value in extra {
+            args.push("--set".into());
+            args.push(value.clone());
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = cluster.tool("helm", &args, None)?;
@@ -251,3 +281,58 @@ pub fn seconds(from: std::time::Instant) -> f64 {
 /// OpenClaw image into containerd, the init container, the gateway's own start (about 10 s
 /// on two cores, see the fixtures) and the kubelet's probe period.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The guide's first example, unchanged but for its namespace.
+pub fn my_agent() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        crate::seed::fixtures_dir().join("01-my-agent.yaml"),
+    )?)
+}
+
+/// Waits for instance `ns/name` to be Running with Ready True.
+pub async fn running(cluster: &TestCluster, ns: &str, name: &str) -> Result<()> {
+    crate::wait::until(
+        &format!("{ns}/{name} Running and Ready"),
+        READY_TIMEOUT,
+        || {
+            crate::instances::in_phase(
+                cluster,
+                ns,
+                name,
+                openclaw_api::instance::Phase::Running,
+                "True",
+            )
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The guide's `openclaw-api-keys` Secret with `key` as the Anthropic key.
+pub async fn api_keys(cluster: &TestCluster, ns: &str, key: &str) -> Result<()> {
+    crate::instances::create_secret(
+        cluster,
+        ns,
+        "openclaw-api-keys",
+        &[("ANTHROPIC_API_KEY", key)],
+    )
+    .await
+}
+
+/// `kubectl apply` of an instance, once the release's webhook answers: right after `helm
+/// install` the webhook Service may not route yet (kube-proxy programs it within seconds), and
+/// the webhook's `failurePolicy: Fail` refuses instances meanwhile.
+pub async fn apply_instance(cluster: &TestCluster, ns: &str, manifest: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match crate::instances::apply(cluster, ns, manifest) {
+            Err(err)
+                if format!("{err:#}").contains("failed calling webhook")
+                    && started.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -68,6 +68,9 @@ async fn chart_installs_and_the_operator_becomes_ready() -> anyhow::Result<()> {
             // behind it serves nothing, and other tests create instances meanwhile.
             "--set",
             &format!("watchNamespace={}", ns.name),
+            // The node agent runs on real nodes only (see real_node_agent.rs).
+            "--set",
+            "nodeAgent.enabled=false",
         ],
         None,
     )?;
@@ -107,7 +110,9 @@ async fn chart_installs_and_the_operator_becomes_ready() -> anyhow::Result<()> {
                     "can-i",
                     verb,
                     resource,
-                    "-A",
+                    // watchNamespace: the operator's namespaced permissions hold there.
+                    "-n",
+                    &ns.name,
                     &format!(
                         "--as=system:serviceaccount:{}:{release}-openclaw-operator",
                         ns.name
@@ -154,6 +159,8 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
     let cluster = TestCluster::connect().await?;
     let system = cluster.namespace("rbac-system").await?;
     let agents = cluster.namespace("rbac-agents").await?;
+    let more_agents = cluster.namespace("rbac-more").await?;
+    let elsewhere = cluster.namespace("rbac-elsewhere").await?;
     let release = format!(
         "rb{}",
         SystemTime::now().duration_since(UNIX_EPOCH)?.subsec_nanos() % 100_000
@@ -166,12 +173,14 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
             &chart(),
             "--namespace",
             &system.name,
-            // The chart's webhook covers the agents' namespace only and, since the KWOK pod
+            // The chart's webhook covers the agents' namespaces only and, since the KWOK pod
             // behind it serves nothing, must not refuse the instances this test creates there.
             "--set",
-            &format!("watchNamespace={}", agents.name),
+            &format!("watchNamespaces={{{},{}}}", agents.name, more_agents.name),
             "--set",
             "webhook.failurePolicy=Ignore",
+            "--set",
+            "nodeAgent.enabled=false",
         ],
         None,
     )?;
@@ -219,27 +228,53 @@ async fn the_charts_permissions_are_enough_to_reconcile() -> anyhow::Result<()> 
             !bundle.is_empty(),
             "the chart's identity could not publish the CA"
         );
+        // watchNamespaces: the namespaced permissions hold in the watched namespaces (and the
+        // release's), nowhere else.
+        // `kubectl auth can-i` exits 1 on "no": its answer is on stdout either way.
+        let can_i = |verb: &str, resource: &str, ns: &str| {
+            let as_user = format!("--as={user}");
+            let mut args = vec!["auth", "can-i", verb, resource];
+            if ns == "--all-namespaces" {
+                args.push(ns);
+            } else {
+                args.extend(["-n", ns]);
+            }
+            args.push(&as_user);
+            cluster
+                .tool("kubectl", &args, None)
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        for ns in [&agents.name, &more_agents.name, &system.name] {
+            assert_eq!(can_i("watch", "statefulsets.apps", ns), "yes", "{ns}");
+        }
+        assert_eq!(can_i("list", "secrets", &elsewhere.name), "no");
+        assert_eq!(can_i("list", "secrets", "--all-namespaces"), "no");
         let operator = OperatorHandle::start_with_client(
             client,
-            &agents.name,
+            &format!("{},{}", agents.name, more_agents.name),
             openclaw_tests::operator::TEST_RESYNC,
         );
-        instances::create_secret(
-            &cluster,
-            &agents.name,
-            "openclaw-api-keys",
-            &[("ANTHROPIC_API_KEY", "k")],
-        )
-        .await?;
         let manifest =
             std::fs::read_to_string(openclaw_tests::seed::fixtures_dir().join("01-my-agent.yaml"))?;
-        instances::apply(&cluster, &agents.name, &manifest)?;
-        wait::until(
-            "my-agent Running under the chart's RBAC",
-            Duration::from_secs(60),
-            || instances::in_phase(&cluster, &agents.name, "my-agent", Phase::Running, "True"),
-        )
-        .await?;
+        for ns in [&agents.name, &more_agents.name] {
+            instances::create_secret(
+                &cluster,
+                ns,
+                "openclaw-api-keys",
+                &[("ANTHROPIC_API_KEY", "k")],
+            )
+            .await?;
+            instances::apply(&cluster, ns, &manifest)?;
+        }
+        for ns in [&agents.name, &more_agents.name] {
+            wait::until(
+                &format!("{ns}/my-agent Running under the chart's RBAC"),
+                Duration::from_secs(60),
+                || instances::in_phase(&cluster, ns, "my-agent", Phase::Running, "True"),
+            )
+            .await?;
+        }
         // Nothing the operator called was denied: no API error was recorded on the way.
         let metrics = operator.metrics.encode();
         let denied: Vec<&str> = metrics

@@ -16,12 +16,13 @@ use kube::{
     Api,
     api::{Patch, PatchParams},
 };
-use openclaw_api::{backup::SKIP_BACKUP_ANNOTATION, instance::Phase};
+use openclaw_api::backup::SKIP_BACKUP_ANNOTATION;
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
-    TestCluster, backup,
-    instances::{self, create_secret},
-    real_node::{ChartOperator, READY_TIMEOUT, seconds, sh},
+    TestCluster, backup, instances,
+    real_node::{
+        ChartOperator, READY_TIMEOUT, api_keys, apply_instance, my_agent, running, seconds, sh,
+    },
     seed::fixtures_dir,
     wait,
 };
@@ -31,23 +32,6 @@ const GATEWAY_PORT: u16 = 18789;
 const STATUS_PORT: u16 = 9090;
 /// The node's address on the bridge: what pods reach of this machine.
 const NODE_IP: &str = "198.18.0.1";
-
-/// The guide's first example, unchanged but for its namespace.
-fn my_agent() -> Result<String> {
-    Ok(std::fs::read_to_string(
-        fixtures_dir().join("01-my-agent.yaml"),
-    )?)
-}
-
-async fn running(cluster: &TestCluster, ns: &str, name: &str) -> Result<()> {
-    wait::until(
-        &format!("{ns}/{name} Running and Ready"),
-        READY_TIMEOUT,
-        || instances::in_phase(cluster, ns, name, Phase::Running, "True"),
-    )
-    .await
-    .map(|_| ())
-}
 
 async fn pod(cluster: &TestCluster, ns: &str, name: &str) -> Result<Pod> {
     Ok(Api::<Pod>::namespaced(cluster.client.clone(), ns)
@@ -143,13 +127,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     let cluster = TestCluster::connect().await?;
     let ns = cluster.real_namespace("real-agent").await?;
     let operator = ChartOperator::install(&cluster, &ns, &ns.name)?;
-    create_secret(
-        &cluster,
-        &ns.name,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", "sk-ant-first")],
-    )
-    .await?;
+    api_keys(&cluster, &ns.name, "sk-ant-first").await?;
 
     // `helm test`: a pod of the operator's image asks the operator's Service for /readyz,
     // through the operator's own NetworkPolicy.
@@ -157,21 +135,12 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
 
     // The chart's webhook (the operator pod behind its Service, the CA bundle the operator
     // wrote) refuses a root sidecar, naming the field.
-    let root_sidecar = openclaw_tests::seed::as_manifest(
-        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
-        "root-sidecar",
-    );
     let denied = wait::until(
         "the chart's webhook to deny a root sidecar",
         Duration::from_secs(90),
         || async {
-            let out = cluster.tool(
-                "kubectl",
-                &["apply", "-n", &ns.name, "-f", "-"],
-                Some(&root_sidecar),
-            )?;
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            ensure!(!out.status.success(), "a root sidecar was admitted");
+            let (admitted, stderr) = apply_root_sidecar(&cluster, &ns.name)?;
+            ensure!(!admitted, "a root sidecar was admitted");
             Ok(stderr.contains("denied the request").then_some(stderr))
         },
     )
@@ -184,10 +153,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
 
     // Applied unchanged (but for the namespace), it reaches Running/Ready in a real container.
     let applied = Instant::now();
-    instances::apply(&cluster, &ns.name, &my_agent()?)?;
-    running(&cluster, &ns.name, "my-agent")
-        .await
-        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    apply_my_agent(&cluster, &ns.name, &operator).await?;
     println!(
         "my-agent: apply → Running/Ready in {:.1} s (cold start)",
         seconds(applied)
@@ -471,6 +437,27 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
     Ok(())
 }
 
+/// Applies the guide's `my-agent` and waits for it to run (the operator's log on failure).
+async fn apply_my_agent(cluster: &TestCluster, ns: &str, operator: &ChartOperator) -> Result<()> {
+    apply_instance(cluster, ns, &my_agent()?).await?;
+    running(cluster, ns, "my-agent")
+        .await
+        .with_context(|| format!("operator log:\n{}", operator.logs()))
+}
+
+/// `kubectl apply` of an instance whose sidecar runs as root: (admitted, stderr).
+fn apply_root_sidecar(cluster: &TestCluster, ns: &str) -> Result<(bool, String)> {
+    let manifest = openclaw_tests::seed::as_manifest(
+        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
+        "root-sidecar",
+    );
+    let out = cluster.tool("kubectl", &["apply", "-n", ns, "-f", "-"], Some(&manifest))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 /// The gateway token of `my-agent`'s own Secret.
 async fn gateway_token(secrets: &Api<Secret>) -> Result<String> {
     let secret = secrets.get("my-agent-gateway-token").await?;
@@ -593,13 +580,7 @@ async fn network_policy_is_enforced_by_a_real_implementation() -> Result<()> {
     let agents = cluster.real_namespace("real-np").await?;
     let other = cluster.real_namespace("real-np-other").await?;
     let operator = ChartOperator::install(&cluster, &operator_ns, &agents.name)?;
-    create_secret(
-        &cluster,
-        &agents.name,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", "sk-ant-x")],
-    )
-    .await?;
+    api_keys(&cluster, &agents.name, "sk-ant-x").await?;
     // The guide's agent with its corporate CA bundle example (11-spec-security.yaml) added.
     let ca = corporate_ca()?;
     instances::create_config_map(
@@ -841,7 +822,7 @@ async fn a_deleted_agent_is_backed_up_from_its_pod_and_restored_into_a_new_one()
     Ok(())
 }
 
-/// `helm upgrade` from the previous chart version (0.1.0, packaged in tests/fixtures/charts)
+/// `helm upgrade` from the previous chart version (0.2.0, packaged in tests/fixtures/charts)
 /// to this one: the CRDs and the running agent stay (same pod, never restarted), the operator
 /// comes back with two replicas and its webhook, which then refuses a root sidecar.
 #[tokio::test]
@@ -849,25 +830,16 @@ async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -
     let cluster = TestCluster::connect().await?;
     let ns = cluster.real_namespace("upgrade").await?;
     let previous = openclaw_tests::cluster::repo_root()
-        .join("tests/fixtures/charts/openclaw-operator-0.1.0.tgz");
+        .join("tests/fixtures/charts/openclaw-operator-0.2.0.tgz");
     let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &previous, "install")?;
-    create_secret(
-        &cluster,
-        &ns.name,
-        "openclaw-api-keys",
-        &[("ANTHROPIC_API_KEY", "sk-ant-upgrade")],
-    )
-    .await?;
-    instances::apply(&cluster, &ns.name, &my_agent()?)?;
-    running(&cluster, &ns.name, "my-agent")
-        .await
-        .with_context(|| format!("operator log:\n{}", operator.logs()))?;
+    api_keys(&cluster, &ns.name, "sk-ant-upgrade").await?;
+    apply_my_agent(&cluster, &ns.name, &operator).await?;
     let before = pod(&cluster, &ns.name, "my-agent-0").await?;
 
     let current = openclaw_tests::cluster::repo_root().join("charts/openclaw-operator");
     let upgraded = Instant::now();
     let operator = ChartOperator::install_chart(&cluster, &ns, &ns.name, &current, "upgrade")?;
-    println!("helm upgrade 0.1.0 → current: {:.1} s", seconds(upgraded));
+    println!("helm upgrade 0.2.0 → current: {:.1} s", seconds(upgraded));
     let replicas = cluster.kubectl(
         &[
             "get",
@@ -899,18 +871,9 @@ async fn the_chart_upgrades_from_the_previous_version_with_the_agent_running() -
         "the upgrade restarted the agent's containers"
     );
     operator.helm_test()?;
-    let root_sidecar = openclaw_tests::seed::as_manifest(
-        "spec:\n  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0}\n",
-        "root-sidecar",
-    );
-    let out = cluster.tool(
-        "kubectl",
-        &["apply", "-n", &ns.name, "-f", "-"],
-        Some(&root_sidecar),
-    )?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (admitted, stderr) = apply_root_sidecar(&cluster, &ns.name)?;
     ensure!(
-        !out.status.success() && stderr.contains("spec.sidecars[0].securityContext.runAsUser"),
+        !admitted && stderr.contains("spec.sidecars[0].securityContext.runAsUser"),
         "after the upgrade: {stderr}"
     );
     Ok(())

@@ -3,7 +3,8 @@
 //! (rendered by `helm template`, pointed at the process by URL and scoped to this test's
 //! namespace) calls it. Denials name the field, warnings reach `kubectl`, the certificate is
 //! renewed and the CA bundle follows without a failed request, and with the operator stopped a
-//! deletion still goes through.
+//! deletion still goes through. With cert-manager's mounted certificate instead, the operator
+//! serves the files and follows their renewal, leaving the bundle to the CA injector.
 
 use std::{
     process::{Command, Stdio},
@@ -98,6 +99,26 @@ fn start_operator(
     configuration: &str,
     port: u16,
 ) -> Result<ChildGuard> {
+    start_operator_with(
+        cluster,
+        ns,
+        port,
+        &[
+            format!("--webhook-configuration={configuration}"),
+            "--webhook-secret=webhook-tls".to_owned(),
+            format!("--webhook-cert-validity={CERT_VALIDITY}"),
+        ],
+    )
+}
+
+/// The operator with its webhook on `port` and `certs` (the flags that say where its
+/// certificate comes from).
+fn start_operator_with(
+    cluster: &TestCluster,
+    ns: &str,
+    port: u16,
+    certs: &[String],
+) -> Result<ChildGuard> {
     let log = std::fs::File::create(std::env::temp_dir().join(format!("{ns}-operator.log")))?;
     let child = Command::new(workspace_binary("openclaw-operator")?)
         .args([
@@ -107,11 +128,9 @@ fn start_operator(
             &format!("--metrics-bind-address=127.0.0.1:{}", free_port()?),
             &format!("--webhook-bind-address=127.0.0.1:{port}"),
             "--webhook-hosts=127.0.0.1",
-            &format!("--webhook-configuration={configuration}"),
-            "--webhook-secret=webhook-tls",
-            &format!("--webhook-cert-validity={CERT_VALIDITY}"),
             "--log-format=plain",
         ])
+        .args(certs)
         .env("KUBECONFIG", cluster.kubeconfig())
         .env("RUST_LOG", "info,kube=warn")
         .stdout(Stdio::null())
@@ -128,6 +147,25 @@ fn apply(cluster: &TestCluster, ns: &str, name: &str, spec: &str) -> Result<(boo
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// Replaces the instance's finalizers with `finalizers` (JSON).
+fn set_finalizers(cluster: &TestCluster, ns: &str, name: &str, finalizers: &str) -> Result<()> {
+    let patch = format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#);
+    cluster.kubectl(
+        &[
+            "patch",
+            "claw",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
+        None,
+    )?;
+    Ok(())
 }
 
 fn secret_field(cluster: &TestCluster, ns: &str, path: &str) -> String {
@@ -310,19 +348,7 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
     ensure!(ok, "admission failed after the renewal: {stderr}");
 
     // A finalizer that only a (stopped) operator would remove.
-    cluster.kubectl(
-        &[
-            "patch",
-            "claw",
-            "good",
-            "-n",
-            &ns.name,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
-        ],
-        None,
-    )?;
+    set_finalizers(&cluster, &ns.name, "good", r#"["example.com/hold"]"#)?;
 
     // The operator stops: creating is refused (fail closed), deleting is not.
     drop(operator);
@@ -333,19 +359,7 @@ async fn the_api_server_calls_the_webhook_which_denies_warns_renews_and_never_bl
         None,
     )?;
     // Removing the finalizer of an instance being deleted is an update the webhook never sees.
-    cluster.kubectl(
-        &[
-            "patch",
-            "claw",
-            "good",
-            "-n",
-            &ns.name,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ],
-        None,
-    )?;
+    set_finalizers(&cluster, &ns.name, "good", "null")?;
     wait::until(
         "the instance to be gone",
         Duration::from_secs(30),
@@ -369,4 +383,110 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .ok()
+}
+
+/// Writes a certificate into `dir` the way a mounted cert-manager Secret presents it (`tls.crt`,
+/// `tls.key`, `ca.crt`), each file replaced whole; returns the CA.
+fn write_mounted_certificate(dir: &std::path::Path) -> Result<String> {
+    let issued = openclaw_operator::webhook::certs::issue(
+        &["127.0.0.1".to_owned()],
+        std::time::SystemTime::now(),
+        Duration::from_secs(3600),
+    )?;
+    for (file, text) in [
+        ("tls.crt", &issued.cert_pem),
+        ("tls.key", &issued.key_pem),
+        ("ca.crt", &issued.ca_pem),
+    ] {
+        let tmp = dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(file))?;
+    }
+    Ok(issued.ca_pem)
+}
+
+/// Sets the configuration's `caBundle`, as cert-manager's CA injector does.
+fn inject_ca(cluster: &TestCluster, configuration: &str, ca_pem: &str) -> Result<()> {
+    use base64::Engine as _;
+    let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    cluster.kubectl(
+        &[
+            "patch",
+            "validatingwebhookconfiguration",
+            configuration,
+            "--type=json",
+            "-p",
+            &format!(
+                r#"[{{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"{bundle}"}}]"#
+            ),
+        ],
+        None,
+    )?;
+    Ok(())
+}
+
+/// With the chart's `webhook.certManager.enabled`, the operator serves the certificate mounted
+/// from cert-manager's Secret and publishes nothing itself. The API server calls it; when the
+/// files are replaced (a renewal) and the CA injector updates the bundle, the new certificate
+/// is served within the operator's refresh period, and admission keeps working.
+#[tokio::test]
+async fn a_mounted_certificate_is_served_and_followed_when_renewed() -> Result<()> {
+    let cluster = TestCluster::connect().await?;
+    let ns = cluster.namespace("webhook-dir").await?;
+    let configuration = format!("openclaw-{}", ns.name);
+    let port = free_port()?;
+    let url = format!("https://127.0.0.1:{port}/validate");
+    let _cleanup = Cleanup {
+        cluster: &cluster,
+        name: configuration.clone(),
+    };
+    let dir = tempfile::tempdir()?;
+    let first_ca = write_mounted_certificate(dir.path())?;
+    let manifest = webhook_configuration(&cluster, &configuration, &ns.name, &url)?;
+    cluster.kubectl(&["apply", "-f", "-"], Some(&manifest))?;
+    inject_ca(&cluster, &configuration, &first_ca)?;
+    let _operator = start_operator_with(
+        &cluster,
+        &ns.name,
+        port,
+        &[format!("--webhook-cert-dir={}", dir.path().display())],
+    )?;
+    let root_sidecar = format!(
+        "{KEYED}  sidecars:\n    - name: shell\n      image: busybox\n      securityContext: {{runAsUser: 0}}\n"
+    );
+    let denied_by_the_webhook = || async {
+        let (ok, stderr) = apply(&cluster, &ns.name, "root-sidecar", &root_sidecar)?;
+        ensure!(!ok, "a root sidecar was admitted");
+        Ok(stderr.contains("denied the request").then_some(stderr))
+    };
+    wait::until(
+        "the webhook to answer with the mounted certificate",
+        Duration::from_secs(30),
+        denied_by_the_webhook,
+    )
+    .await?;
+    ensure!(
+        ca_bundle(&cluster, &configuration) == {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&first_ca)
+        },
+        "the operator rewrote a bundle that cert-manager owns"
+    );
+
+    // Renewal: new files, then the injector's new bundle. Until the operator reads the files
+    // again the API server cannot verify it; after that, admission works again.
+    let second_ca = write_mounted_certificate(dir.path())?;
+    inject_ca(&cluster, &configuration, &second_ca)?;
+    let renewed = Instant::now();
+    wait::until(
+        "the webhook to serve the renewed certificate",
+        Duration::from_secs(75),
+        denied_by_the_webhook,
+    )
+    .await?;
+    println!(
+        "mounted certificate renewed: served {:.1} s after the files changed",
+        renewed.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -83,3 +83,38 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "metrics.serviceMonitor.enabled=true requires service.enabled=true (the ServiceMonitor scrapes the Service)" }}
 {{- end }}
 {{- end }}
+
+{{/* Namespace of the node agent: nodeAgent.namespace, else "<release namespace>-node". */}}
+{{- define "openclaw-operator.nodeNamespace" -}}
+{{- default (printf "%s-node" .Release.Namespace) .Values.nodeAgent.namespace | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Name of the node agent's objects. */}}
+{{- define "openclaw-operator.nodeName" -}}
+{{- printf "%s-node" (include "openclaw-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that select the node agent's pods (never the operator's: another name). */}}
+{{- define "openclaw-operator.nodeSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-node" (include "openclaw-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels on the node agent's objects. */}}
+{{- define "openclaw-operator.nodeLabels" -}}
+helm.sh/chart: {{ include "openclaw-operator.chart" . }}
+{{ include "openclaw-operator.nodeSelectorLabels" . }}
+app.kubernetes.io/version: {{ (.Values.image.tag | default .Chart.AppVersion) | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: node-agent
+app.kubernetes.io/part-of: openclaw
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The namespaces the operator watches, as a JSON list: watchNamespaces plus watchNamespace (empty: all). */}}
+{{- define "openclaw-operator.watchNamespaces" -}}
+{{- $list := .Values.watchNamespaces | default list }}
+{{- if .Values.watchNamespace }}
+{{- $list = append $list .Values.watchNamespace }}
+{{- end }}
+{{- $list | uniq | toJson }}
+{{- end }}

@@ -62,6 +62,18 @@ pub struct BuildContext<'a> {
     pub inputs_hash: &'a str,
     /// Whether the Prometheus Operator's ServiceMonitor CRD exists in the cluster.
     pub service_monitor_crd: bool,
+    /// What the node agent offers the pod.
+    pub node_agent: NodeAgent,
+}
+
+/// What the node agent (`openclaw-node`) offers an agent pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeAgent {
+    /// The gateway's Localhost seccomp profile, when nodes hold this version of it: the
+    /// `openclaw` and init containers run under it and the pod only goes to those nodes.
+    pub localhost_profile: Option<openclaw_api::node::LocalhostProfile>,
+    /// Port of the node-local download cache on the node's address, when it serves one.
+    pub cache_port: Option<u16>,
 }
 
 /// The objects one instance owns (absent ones are not wanted and are deleted if they exist).

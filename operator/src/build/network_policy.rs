@@ -102,6 +102,10 @@ fn egress(ctx: &BuildContext<'_>) -> Vec<NetworkPolicyEgressRule> {
     if let Some(s3_port) = s3_port(ctx).filter(|p| *p != 443) {
         tcp_ports.push(tcp(s3_port));
     }
+    // The node-local download cache, on the node's address.
+    if let Some(cache) = ctx.node_agent.cache_port {
+        tcp_ports.push(tcp(i32::from(cache)));
+    }
     rules.push(anywhere(tcp_ports));
     if spec.tailscale.enabled {
         rules.push(anywhere(

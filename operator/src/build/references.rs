@@ -50,6 +50,7 @@ pub fn references_with_defaults(
         operator_namespace: "",
         inputs_hash: "",
         service_monitor_crd: false,
+        node_agent: super::NodeAgent::default(),
     };
     let spec = &instance.spec;
     let mut found = Found::default();

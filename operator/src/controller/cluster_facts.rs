@@ -11,7 +11,10 @@ use k8s_openapi::{
 };
 use kube::{Api, Client, api::ListParams};
 use openclaw_api::{
-    OpenClawClusterDefaults, OpenClawClusterDefaultsSpec, defaults::CLUSTER_DEFAULTS_NAME,
+    OpenClawClusterDefaults, OpenClawClusterDefaultsSpec,
+    defaults::CLUSTER_DEFAULTS_NAME,
+    node::{LocalhostProfile, gpu_facts},
+    supervisor::NodeGpuFacts,
 };
 
 const TTL: Duration = Duration::from_secs(30);
@@ -32,11 +35,64 @@ impl<T: Clone> Cached<T> {
     }
 }
 
+/// What the Nodes say, as far as agent pods are concerned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeFacts {
+    /// The most `nvidia.com/gpu` any single node can allocate.
+    pub max_gpus: i64,
+    /// Whether some node holds this build's version of the gateway's Localhost profile.
+    pub gateway_profile: bool,
+    /// The GPU facts the node agents published, by node.
+    pub gpus: Vec<NodeGpus>,
+}
+
+/// One node's GPUs, as its node agent published them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeGpus {
+    pub node: String,
+    /// `nvidia.com/gpu` the node can allocate.
+    pub allocatable: i64,
+    pub facts: NodeGpuFacts,
+}
+
+impl NodeFacts {
+    /// The facts of a list of Nodes.
+    pub fn of(nodes: &[Node]) -> Self {
+        let label = LocalhostProfile::gateway().node_label();
+        let allocatable = |node: &Node| {
+            node.status
+                .as_ref()
+                .and_then(|s| s.allocatable.as_ref()?.get(GPU_RESOURCE))
+                .and_then(|q| q.0.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            max_gpus: nodes.iter().map(allocatable).max().unwrap_or(0),
+            gateway_profile: nodes.iter().any(|node| {
+                node.metadata
+                    .labels
+                    .as_ref()
+                    .is_some_and(|labels| labels.contains_key(&label))
+            }),
+            gpus: nodes
+                .iter()
+                .filter_map(|node| {
+                    Some(NodeGpus {
+                        node: node.metadata.name.clone()?,
+                        allocatable: allocatable(node),
+                        facts: gpu_facts(node.metadata.annotations.as_ref()?)?,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Cached cluster facts.
 pub struct ClusterFacts {
     client: Client,
     service_monitor: Mutex<Cached<bool>>,
-    gpus: Mutex<Cached<i64>>,
+    nodes: Mutex<Cached<NodeFacts>>,
     defaults: Mutex<Cached<Option<OpenClawClusterDefaultsSpec>>>,
 }
 
@@ -55,7 +111,7 @@ impl ClusterFacts {
         Self {
             client,
             service_monitor: Mutex::default(),
-            gpus: Mutex::default(),
+            nodes: Mutex::default(),
             defaults: Mutex::default(),
         }
     }
@@ -71,29 +127,15 @@ impl ClusterFacts {
         Ok(present)
     }
 
-    /// The most `nvidia.com/gpu` any single node can allocate.
-    pub async fn max_node_gpus(&self) -> Result<i64, kube::Error> {
-        if let Some(v) = lock(&self.gpus).fresh() {
+    /// What the Nodes say (GPUs, the node agents' labels and annotations).
+    pub async fn nodes(&self) -> Result<NodeFacts, kube::Error> {
+        if let Some(v) = lock(&self.nodes).fresh() {
             return Ok(v);
         }
         let nodes: Api<Node> = Api::all(self.client.clone());
-        let max = nodes
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter_map(|node| {
-                node.status
-                    .as_ref()?
-                    .allocatable
-                    .as_ref()?
-                    .get(GPU_RESOURCE)
-            })
-            .filter_map(|q| q.0.parse::<i64>().ok())
-            .max()
-            .unwrap_or(0);
-        lock(&self.gpus).value = Some((Instant::now(), max));
-        Ok(max)
+        let facts = NodeFacts::of(&nodes.list(&ListParams::default()).await?.items);
+        lock(&self.nodes).value = Some((Instant::now(), facts.clone()));
+        Ok(facts)
     }
 
     /// The spec of the `OpenClawClusterDefaults` named `cluster`, if any.

@@ -19,6 +19,9 @@ pub const GPU_AVAILABLE: &str = "GPUAvailable";
 pub const GATEWAY_CONFIG_VALID: &str = "GatewayConfigValid";
 /// Condition type set when the pod's previous run did not stop cleanly (OOM kill, node loss).
 pub const CLEAN_START: &str = "CleanStart";
+/// Condition type: whether the Ollama models fit in the GPU memory of some node (judged before
+/// scheduling, from the node agents' GPU facts).
+pub const MODELS_FIT_GPU: &str = "ModelsFitGPU";
 /// Condition type reporting whether the ServiceMonitor could be created.
 pub const SERVICE_MONITOR_READY: &str = "ServiceMonitorReady";
 
@@ -33,6 +36,8 @@ pub struct Observations {
     pub missing: Vec<String>,
     /// GPUs requested and the most any node can allocate, when that is not enough.
     pub gpu_shortage: Option<(i64, i64)>,
+    /// Whether the Ollama models fit in some node's GPU memory, when it can be judged.
+    pub vram_fit: Option<(bool, String)>,
     /// `None` when no ServiceMonitor is wanted; `Some(false)` when its CRD is missing.
     pub service_monitor: Option<bool>,
     pub workload: Workload,
@@ -209,6 +214,10 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
             ),
         ));
     }
+    if let Some((fits, message)) = &obs.vram_fit {
+        let reason = if *fits { "FitsInVRAM" } else { "ModelTooLarge" };
+        conditions.push(cond(MODELS_FIT_GPU, *fits, reason, message.clone()));
+    }
     match obs.service_monitor {
         Some(true) => conditions.push(cond(SERVICE_MONITOR_READY, true, "Created", "ServiceMonitor applied".into())),
         Some(false) => conditions.push(cond(
@@ -370,6 +379,26 @@ mod tests {
             first.conditions, second.conditions,
             "transition times are kept"
         );
+    }
+
+    #[test]
+    fn a_model_too_large_for_every_node_is_a_condition() {
+        let mut o = obs(Workload::NotReady);
+        o.vram_fit = Some((false, "llama3.1:405b needs about 251.5 GiB".into()));
+        let status = compute(&OpenClawInstanceStatus::default(), &o);
+        let fit = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == MODELS_FIT_GPU)
+            .unwrap();
+        assert_eq!(
+            (fit.status.as_str(), fit.reason.as_str()),
+            ("False", "ModelTooLarge")
+        );
+        assert!(fit.message.contains("251.5 GiB"));
+        o.vram_fit = None;
+        let status = compute(&OpenClawInstanceStatus::default(), &o);
+        assert!(status.conditions.iter().all(|c| c.type_ != MODELS_FIT_GPU));
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub struct Settings {
     pub runtime_image: String,
     /// Namespace the operator runs in.
     pub operator_namespace: String,
-    /// Only reconcile instances of this namespace.
-    pub watch_namespace: Option<String>,
+    /// Only reconcile instances of these namespaces (all when empty).
+    pub watch_namespaces: Vec<String>,
     /// Instances reconciled at once.
     pub concurrency: u16,
     /// Periodic resync (drift repair) interval.
@@ -34,6 +34,10 @@ pub struct Settings {
     /// Reach every supervisor at this `host:port` instead of its pod's IP (local control
     /// planes, where pods do not run).
     pub supervisor_address: Option<String>,
+    /// Whether the node agent's Localhost seccomp profile may be used.
+    pub seccomp: crate::cli::SeccompMode,
+    /// Port of the node agents' download cache, when agent pods use it.
+    pub node_cache_port: Option<u16>,
 }
 
 /// Shared state of the controller.

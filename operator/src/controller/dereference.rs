@@ -19,6 +19,42 @@ pub struct Dereferenced {
     pub missing: Vec<String>,
 }
 
+/// The keys and values of the Secret or ConfigMap `name` (both of its maps), `None` when it does
+/// not exist.
+pub async fn content(
+    secrets: &Api<Secret>,
+    config_maps: &Api<ConfigMap>,
+    kind: ReferenceKind,
+    name: &str,
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, kube::Error> {
+    Ok(match kind {
+        ReferenceKind::Secret => secrets.get_opt(name).await?.map(|s| {
+            let mut data: BTreeMap<String, Vec<u8>> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            for (k, v) in s.string_data.unwrap_or_default() {
+                data.insert(k, v.into_bytes());
+            }
+            data
+        }),
+        ReferenceKind::ConfigMap => config_maps.get_opt(name).await?.map(|c| {
+            let mut data: BTreeMap<String, Vec<u8>> = c
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
+            for (k, v) in c.binary_data.unwrap_or_default() {
+                data.insert(k, v.0);
+            }
+            data
+        }),
+    })
+}
+
 /// Reads every referenced Secret and ConfigMap of `namespace` and hashes their content.
 pub async fn dereference(
     ctx: &Context,
@@ -30,32 +66,7 @@ pub async fn dereference(
     let mut hasher = Sha256::new();
     let mut missing = Vec::new();
     for reference in references {
-        let content: Option<BTreeMap<String, Vec<u8>>> = match reference.kind {
-            ReferenceKind::Secret => secrets.get_opt(&reference.name).await?.map(|s| {
-                let mut data: BTreeMap<String, Vec<u8>> = s
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
-                for (k, v) in s.string_data.unwrap_or_default() {
-                    data.insert(k, v.into_bytes());
-                }
-                data
-            }),
-            ReferenceKind::ConfigMap => config_maps.get_opt(&reference.name).await?.map(|c| {
-                let mut data: BTreeMap<String, Vec<u8>> = c
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into_bytes()))
-                    .collect();
-                for (k, v) in c.binary_data.unwrap_or_default() {
-                    data.insert(k, v.0);
-                }
-                data
-            }),
-        };
+        let content = content(&secrets, &config_maps, reference.kind, &reference.name).await?;
         let kind = match reference.kind {
             ReferenceKind::Secret => "Secret",
             ReferenceKind::ConfigMap => "ConfigMap",

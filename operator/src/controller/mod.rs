@@ -7,7 +7,7 @@ mod children;
 mod cluster_facts;
 mod conditions;
 mod context;
-mod dereference;
+pub mod dereference;
 mod drill_status;
 mod error;
 mod events;
@@ -18,10 +18,11 @@ mod status;
 mod stores;
 mod supervisor;
 mod supervisor_conditions;
+mod vram_fit;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
@@ -37,14 +38,41 @@ use openclaw_api::OpenClawInstance;
 pub use context::{Context, Settings};
 pub use error::Error;
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves: one over every namespace, or one per watched
+/// namespace. Each of those watches only its namespace, so the operator needs (and the chart
+/// grants) permissions in those namespaces only.
 pub async fn run(
     client: Client,
     settings: Settings,
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let instances: Api<OpenClawInstance> = match &settings.watch_namespace {
+    if settings.watch_namespaces.len() <= 1 {
+        let namespace = settings.watch_namespaces.first().cloned();
+        return run_one(client, settings, namespace, metrics, shutdown).await;
+    }
+    let shutdown = shutdown.shared();
+    let controllers = settings.watch_namespaces.clone().into_iter().map(|ns| {
+        run_one(
+            client.clone(),
+            settings.clone(),
+            Some(ns),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+    });
+    futures::future::join_all(controllers).await;
+}
+
+/// One controller, over `namespace` or (`None`) the whole cluster.
+async fn run_one(
+    client: Client,
+    settings: Settings,
+    namespace: Option<String>,
+    metrics: Arc<crate::metrics::Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let instances: Api<OpenClawInstance> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
@@ -60,11 +88,10 @@ pub async fn run(
     let controller = Controller::for_stream(instance_stream, reader).with_config(
         kube::runtime::controller::Config::default().concurrency(settings.concurrency),
     );
-    let (controller, stores) =
-        stores::attach(controller, &client, settings.watch_namespace.as_deref());
+    let (controller, stores) = stores::attach(controller, &client, namespace.as_deref());
     let (ref_watcher, ref_triggers) = references::RefWatcher::new(client.clone());
     let ctx = Arc::new(Context::new(client, settings, metrics, stores, ref_watcher));
-    let sweeper = tokio::spawn(sweep(instances, ctx.clone()));
+    let sweeper = tokio::spawn(sweep(instances, namespace, ctx.clone()));
     controller
         .reconcile_on(ref_triggers)
         .graceful_shutdown_on(shutdown)
@@ -81,11 +108,18 @@ pub async fn run(
 /// Instances deleted without a finalizer never reach the reconciler: every 15 s, list the
 /// instances (metadata only) and drop the metric series, reference watches and apply records
 /// of those that are gone.
-async fn sweep(api: Api<OpenClawInstance>, ctx: Arc<Context>) {
+async fn sweep(api: Api<OpenClawInstance>, namespace: Option<String>, ctx: Arc<Context>) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     loop {
         tick.tick().await;
-        let known = ctx.metrics.instances();
+        // The metrics are shared by the controllers of every watched namespace: this one
+        // only judges its own.
+        let known: Vec<(String, String)> = ctx
+            .metrics
+            .instances()
+            .into_iter()
+            .filter(|(ns, _)| namespace.as_ref().is_none_or(|own| own == ns))
+            .collect();
         if known.is_empty() {
             continue;
         }

@@ -12,6 +12,7 @@ use openclaw_api::{OpenClawClusterDefaultsSpec, OpenClawInstance, backup::BACKUP
 
 use super::{
     Context, Error, backup, children,
+    cluster_facts::NodeFacts,
     conditions::{Observations, Workload},
     dereference::{Dereferenced, dereference},
     error::Cause,
@@ -74,6 +75,7 @@ async fn steps(instance: &OpenClawInstance, ctx: &Context) -> Result<Action, Err
         suspended: instance.spec.suspend,
         missing: found.references.missing.clone(),
         gpu_shortage: found.gpu_shortage,
+        vram_fit: found.vram_fit.clone(),
         service_monitor: found.wants_monitor.then_some(found.monitor_crd),
         gateway_endpoint: Some(format!(
             "{}.{ns}.svc:{}",
@@ -122,6 +124,10 @@ struct Found {
     monitor_crd: bool,
     /// GPUs requested and the most any node can allocate, when that is not enough.
     gpu_shortage: Option<(i64, i64)>,
+    /// What the node agents offer.
+    node_agent: build::NodeAgent,
+    /// Whether the Ollama models fit in the GPU memory of some node, with the numbers.
+    vram_fit: Option<(bool, String)>,
 }
 
 /// Step `dereference`: the Secrets and ConfigMaps the instance names (watched from now on), the
@@ -141,17 +147,30 @@ async fn dereference_step(
     let wants_monitor = metrics.enabled && metrics.service_monitor.enabled;
     let monitor_crd = wants_monitor && ctx.facts.service_monitor_crd().await?;
     let gpus = i64::from(resolved.gpus);
-    let gpu_shortage = if gpus > 0 {
-        let max = ctx.facts.max_node_gpus().await?;
-        (max < gpus).then_some((gpus, max))
+    let uses_profile = ctx.settings.seccomp == crate::cli::SeccompMode::Auto;
+    let nodes = if gpus > 0 || uses_profile {
+        ctx.facts.nodes().await?
     } else {
-        None
+        NodeFacts::default()
     };
+    let gpu_shortage = (gpus > 0 && nodes.max_gpus < gpus).then_some((gpus, nodes.max_gpus));
+    let node_agent = build::NodeAgent {
+        localhost_profile: (uses_profile && nodes.gateway_profile)
+            .then(openclaw_api::node::LocalhostProfile::gateway),
+        cache_port: ctx.settings.node_cache_port,
+    };
+    let ollama = &instance.spec.ollama;
+    let vram_fit = ollama
+        .enabled
+        .then(|| super::vram_fit::check(&ollama.models, resolved.gpus, &nodes.gpus))
+        .flatten();
     Ok(Found {
         references,
         wants_monitor,
         monitor_crd,
         gpu_shortage,
+        node_agent,
+        vram_fit,
     })
 }
 
@@ -169,6 +188,7 @@ fn build_step(
         operator_namespace: &ctx.settings.operator_namespace,
         inputs_hash: &found.references.inputs_hash,
         service_monitor_crd: found.monitor_crd,
+        node_agent: found.node_agent.clone(),
     })
 }
 

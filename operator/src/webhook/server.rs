@@ -29,7 +29,7 @@ use super::{
     review::{self, Context},
     tls::{self, CertSlot},
 };
-use crate::{http::Health, metrics::Metrics};
+use crate::{build::ReferenceKind, controller::dereference, http::Health, metrics::Metrics};
 
 /// How often the certificate's source is checked (renewal, a rotated mounted Secret).
 pub const REFRESH: Duration = Duration::from_secs(30);
@@ -219,35 +219,25 @@ async fn env_from_names(
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let mut names = Vec::new();
     for source in sources {
-        let prefix = source.prefix.clone().unwrap_or_default();
-        let keys: Vec<String> = if let Some(secret) = &source.secret_ref {
-            let found = tokio::time::timeout(LOOKUP_TIMEOUT, secrets.get_opt(&secret.name))
-                .await
-                .ok()?
-                .ok()?;
-            found
-                .map(|s| {
-                    let mut keys: Vec<String> = s.data.unwrap_or_default().into_keys().collect();
-                    keys.extend(s.string_data.unwrap_or_default().into_keys());
-                    keys
-                })
-                .unwrap_or_default()
-        } else if let Some(map) = &source.config_map_ref {
-            let found = tokio::time::timeout(LOOKUP_TIMEOUT, config_maps.get_opt(&map.name))
-                .await
-                .ok()?
-                .ok()?;
-            found
-                .map(|c| {
-                    let mut keys: Vec<String> = c.data.unwrap_or_default().into_keys().collect();
-                    keys.extend(c.binary_data.unwrap_or_default().into_keys());
-                    keys
-                })
-                .unwrap_or_default()
-        } else {
-            Vec::new()
+        let (kind, name) = match (&source.secret_ref, &source.config_map_ref) {
+            (Some(secret), _) => (ReferenceKind::Secret, &secret.name),
+            (None, Some(map)) => (ReferenceKind::ConfigMap, &map.name),
+            (None, None) => continue,
         };
-        names.extend(keys.into_iter().map(|key| format!("{prefix}{key}")));
+        let found = tokio::time::timeout(
+            LOOKUP_TIMEOUT,
+            dereference::content(&secrets, &config_maps, kind, name),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let prefix = source.prefix.as_deref().unwrap_or_default();
+        names.extend(
+            found
+                .unwrap_or_default()
+                .into_keys()
+                .map(|key| format!("{prefix}{key}")),
+        );
     }
     Some(names)
 }

@@ -19,6 +19,7 @@
 //! | `OPENCLAW_PNPM_VERSION` | npm version spec of pnpm | `10` |
 //! | `OPENCLAW_UV_VERSION` | uv version to take from the index | the newest release |
 //! | `OPENCLAW_NPM` | the npm executable | `npm` |
+//! | `OPENCLAW_MIRROR_OLLAMA` | base URL of an Ollama model registry mirror (`http(s)://host[:port]`, the registry protocol at its root) the sidecar pulls models through, falling back to a direct pull | none (Ollama's registry) |
 //! | `OPENCLAW_OLLAMA_WAIT_SECONDS` | how long to wait for the Ollama sidecar to answer | `300` |
 //! | `OPENCLAW_SYSTEM_CA_FILE` | the image's CA bundle, the base of the combined bundle | `/etc/ssl/certs/ca-certificates.crt` |
 //! | `OPENCLAW_HOST_ROOT` | root under which `/proc/driver/nvidia` is read | `/` |
@@ -45,6 +46,8 @@ pub struct Mirrors {
     pub uv_url: Option<String>,
     /// Mirror of python-build-standalone (`UV_PYTHON_INSTALL_MIRROR`).
     pub python_install: Option<String>,
+    /// Ollama model registry mirror (`OPENCLAW_MIRROR_OLLAMA`), e.g. the node cache's root.
+    pub ollama_registry: Option<String>,
 }
 
 /// A secret value that never shows in `Debug` output.
@@ -135,6 +138,7 @@ impl PipelineEnv {
                     .unwrap_or_else(|| DEFAULT_PYPI_INDEX.into()),
                 uv_url: get(&["OPENCLAW_MIRROR_UV_URL"]),
                 python_install: get(&["OPENCLAW_MIRROR_PYTHON", "UV_PYTHON_INSTALL_MIRROR"]),
+                ollama_registry: get(&["OPENCLAW_MIRROR_OLLAMA"]),
             },
             python: get(&["OPENCLAW_PYTHON"]).map(PathBuf::from),
             pnpm_version: get(&["OPENCLAW_PNPM_VERSION"]).unwrap_or_else(|| "10".into()),
@@ -191,6 +195,7 @@ mod tests {
             PathBuf::from("/home/node/.openclaw/.local/bin")
         );
         assert!(!env.allow_suspicious_skills);
+        assert_eq!(env.mirrors.ollama_registry, None);
 
         let env = PipelineEnv::from_lookup(|k| {
             Some(match k {
@@ -201,6 +206,7 @@ mod tests {
                 "CLAWHUB_TOKEN" => "clh_secret".into(),
                 "OPENCLAW_ALLOW_SUSPICIOUS_SKILLS" => "TRUE".into(),
                 "OPENCLAW_OLLAMA_WAIT_SECONDS" => "7".into(),
+                "OPENCLAW_MIRROR_OLLAMA" => "http://cache:18800".into(),
                 _ => return None,
             })
         });
@@ -209,6 +215,10 @@ mod tests {
         assert_eq!(env.mirrors.npm_registry.as_deref(), Some("http://npm"));
         assert!(env.allow_suspicious_skills);
         assert_eq!(env.ollama_wait, Duration::from_secs(7));
+        assert_eq!(
+            env.mirrors.ollama_registry.as_deref(),
+            Some("http://cache:18800")
+        );
         assert!(
             !format!("{env:?}").contains("clh_secret"),
             "the token never shows"

@@ -26,6 +26,7 @@ pub mod gateway_token;
 pub mod gpu;
 mod http;
 pub mod merge;
+pub mod node_cache;
 mod npm;
 mod ollama;
 mod plugins;

@@ -18,9 +18,9 @@ use seccompiler::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The gateway's profile, embedded at build time from `seccomp-profiles/openclaw-gateway.json`.
-pub const GATEWAY_PROFILE_JSON: &str =
-    include_str!("../../../seccomp-profiles/openclaw-gateway.json");
+/// The gateway's profile, embedded at build time from `seccomp-profiles/openclaw-gateway.json`
+/// (the same bytes the node agent installs as the pod's Localhost profile).
+pub use openclaw_api::node::GATEWAY_PROFILE_JSON;
 
 const EPERM: u32 = 1;
 

@@ -1,12 +1,11 @@
-//! Shared pieces of the pipeline tests: loopback servers that follow the documented ClawHub,
-//! npm registry, Ollama and PyPI protocols, a fake npm, and builders for plans, environments and zips.
+//! Shared pieces of the pipeline tests: the loopback ClawHub, npm registry and PyPI index of
+//! `openclaw_testkit::upstreams`, a fake npm, and builders for plans, environments and zips.
 
-pub mod clawhub;
-pub mod npm_registry;
-pub mod pypi;
+// Each test binary (and the supervisor bench) uses its own subset of these.
+#[allow(unused_imports)]
+pub use openclaw_testkit::upstreams::{clawhub, npm_registry, pypi, zip};
 
 use std::{
-    io::{Cursor, Write},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::Duration,
@@ -19,8 +18,6 @@ use openclaw_api::{
     },
 };
 use openclaw_supervisor::pipeline::PipelineEnv;
-
-pub use openclaw_testkit::http::serve;
 
 /// A plan that asks for nothing but the config.
 pub fn plan() -> RuntimePlan {
@@ -63,21 +60,6 @@ pub fn env(home: &Path) -> PipelineEnv {
     env.retry_base = Duration::from_millis(20);
     env.ollama_wait = Duration::from_secs(10);
     env
-}
-
-/// A zip of `(name, content, mode)` files.
-pub fn zip(files: &[(&str, &str, u32)]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, body, mode) in files {
-        let options = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
-        w.start_file(*name, options)
-            .unwrap_or_else(|e| panic!("zip: {e}"));
-        w.write_all(body.as_bytes())
-            .unwrap_or_else(|e| panic!("zip: {e}"));
-    }
-    w.finish()
-        .unwrap_or_else(|e| panic!("zip: {e}"))
-        .into_inner()
 }
 
 /// Writes an executable script.

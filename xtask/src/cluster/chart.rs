@@ -153,7 +153,9 @@ fn helm(dir: &Path) -> Command {
 }
 
 /// Installs the local control plane's operator: the chart's pod on `node-0`, watching the
-/// guide's namespace (the tests run their own releases in theirs).
+/// guide's namespace (the tests run their own releases in theirs). Its node agent is off: the
+/// node agent's tests install their own on `node-0`, and two agents on one node would publish
+/// different facts about it (see docs/real-node.md to turn it on).
 pub fn install(dir: &Path) -> Result<()> {
     println!("==> the operator as a pod: images, then helm upgrade --install {RELEASE}");
     let images = ChartImages::build_and_push()?;
@@ -168,6 +170,7 @@ pub fn install(dir: &Path) -> Result<()> {
                 "networkPolicy.apiServerPorts={{443,{}}}",
                 super::APISERVER_PORT
             ),
+            "nodeAgent.enabled=false".to_owned(),
         ],
     }
     .install(dir, &images)

@@ -141,16 +141,22 @@ pub fn build(only: Option<Only>, profile: Profile) -> Result<Vec<BuiltImage>> {
         let bin = rust::build_static(&["openclaw-operator"], profile)?;
         let operator = rust::read_static(&bin.join(rust::OPERATOR_PATH))?;
         println!("{}: static, {} bytes", rust::OPERATOR_PATH, operator.len());
+        // The node agent ships in the operator's image (one image for the control plane), but
+        // is built on its own: it verifies upstream TLS with its own roots.
+        let bin = rust::build_static(&["openclaw-node"], profile)?;
+        let node = rust::read_static(&bin.join(rust::NODE_PATH))?;
+        println!("{}: static, {} bytes", rust::NODE_PATH, node.len());
         let hash = cache::input_hash(&[
             "operator",
             RUST_REVISION,
             VERSION,
             &layer::sha256(&operator),
+            &layer::sha256(&node),
         ]);
         built.push(rust_image(
             OPERATOR_REPOSITORY,
             &hash,
-            rust::operator_entries(operator),
+            rust::operator_entries(operator, node),
             rust::operator_config(VERSION)?,
         )?);
     }

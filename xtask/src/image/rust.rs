@@ -23,6 +23,8 @@ pub const CHECKSUM_PATH: &str = "openclaw-supervisor.sha256";
 pub const RUNTIME_USER: &str = "1000:1000";
 /// The operator in the operator image.
 pub const OPERATOR_PATH: &str = "openclaw-operator";
+/// The node agent in the operator image (the chart's DaemonSet runs it).
+pub const NODE_PATH: &str = "openclaw-node";
 /// The operator image's user: distroless' `nonroot`.
 pub const OPERATOR_USER: &str = "65532:65532";
 const SOURCE: &str = "https://github.com/openclaw-rocks/openclaw-operator-rs";
@@ -162,11 +164,13 @@ pub fn runtime_config(version: &str) -> Result<Config> {
         .build()?)
 }
 
-/// The operator image's one layer: the binary (0755) and an empty `/tmp` (1777). It talks to
-/// the API server with the service account's CA bundle, so it carries no CA certificates.
-pub fn operator_entries(operator: Vec<u8>) -> Vec<Entry> {
+/// The operator image's one layer: the operator and the node agent (0755) and an empty `/tmp`
+/// (1777). The operator talks to the API server with the service account's CA bundle and the
+/// node agent carries its own TLS roots, so the image has no CA certificates.
+pub fn operator_entries(operator: Vec<u8>, node: Vec<u8>) -> Vec<Entry> {
     vec![
         Entry::file(OPERATOR_PATH, 0o755, operator),
+        Entry::file(NODE_PATH, 0o755, node),
         Entry::dir("tmp", 0o1777),
     ]
 }
@@ -238,11 +242,11 @@ mod tests {
             Some(&["/openclaw-operator".to_owned()][..])
         );
         assert_eq!(config.cmd().as_deref(), Some(&["run".to_owned()][..]));
-        let paths: Vec<String> = operator_entries(b"\x7fELF".to_vec())
+        let paths: Vec<String> = operator_entries(b"\x7fELF".to_vec(), b"\x7fELF".to_vec())
             .into_iter()
             .map(|e| e.path)
             .collect();
-        assert_eq!(paths, ["openclaw-operator", "tmp"]);
+        assert_eq!(paths, ["openclaw-operator", "openclaw-node", "tmp"]);
         Ok(())
     }
 }

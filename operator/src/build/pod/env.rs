@@ -5,9 +5,10 @@
 //! heap cap in `NODE_OPTIONS` (from the container's cgroup limit) and the CA variables (from the
 //! `ca-bundle` step) are the supervisor's, which overrides them in the gateway's environment.
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
 use openclaw_api::{
     instance::{backup::S3_CREDENTIAL_KEYS, sidecars::OLLAMA_HOST},
+    node::{NODE_CACHE_ENV, NODE_IP_ENV},
     plan::{
         CONTROL_TOKEN_ENV, GATEWAY_COMMAND_ENV, HOME_ENV, S3_ACCESS_KEY_ID_ENV,
         S3_SECRET_ACCESS_KEY_ENV, S3_SESSION_TOKEN_ENV, STATE_DIR_ENV, STATUS_ADDRESS_ENV,
@@ -75,6 +76,16 @@ pub fn env(ctx: &BuildContext<'_>) -> Vec<EnvVar> {
     if spec.tailscale.enabled {
         env.push(value("TS_SOCKET", paths::TAILSCALE_SOCKET));
     }
+    if let Some(port) = ctx.node_agent.cache_port {
+        // The node's address, then the cache on it: the pod reaches the node agent over the
+        // network, never through a hostPath. A user's OPENCLAW_MIRROR_* variables still win
+        // over it, source by source (the supervisor decides).
+        env.push(field(NODE_IP_ENV, "status.hostIP"));
+        env.push(value(
+            NODE_CACHE_ENV,
+            &format!("http://$({NODE_IP_ENV}):{port}"),
+        ));
+    }
     if let Some(credentials) = ctx.s3_credentials_secret() {
         let names = [
             S3_ACCESS_KEY_ID_ENV,
@@ -118,6 +129,21 @@ pub fn value(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value.to_owned()),
+        ..EnvVar::default()
+    }
+}
+
+/// A variable from the downward API (`fieldPath`).
+pub fn field(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_owned(),
+                api_version: None,
+            }),
+            ..EnvVarSource::default()
+        }),
         ..EnvVar::default()
     }
 }

@@ -32,7 +32,7 @@ pub fn container(ctx: &BuildContext<'_>) -> Container {
             paths::RUNTIME_DIR.to_owned(),
         ]),
         resources: Some(resources::sized(resources::INIT)),
-        security_context: Some(security::restricted(None)),
+        security_context: Some(security::init(ctx)),
         volume_mounts: Some(mounts),
         ..Container::default()
     }

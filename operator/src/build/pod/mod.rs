@@ -16,6 +16,7 @@ pub mod env;
 pub mod init;
 pub mod ollama;
 pub mod openclaw;
+pub mod placement;
 pub mod probes;
 pub mod resources;
 pub mod security;
@@ -87,7 +88,7 @@ pub fn pod_spec(ctx: &BuildContext<'_>) -> Result<PodSpec, BuildError> {
             .then(|| availability.node_selector.clone()),
         tolerations: (!availability.tolerations.is_empty())
             .then(|| availability.tolerations.clone()),
-        affinity: availability.affinity.clone(),
+        affinity: placement::affinity(availability.affinity.clone(), ctx),
         topology_spread_constraints: (!availability.topology_spread_constraints.is_empty())
             .then(|| availability.topology_spread_constraints.clone()),
         runtime_class_name: availability.runtime_class_name.clone(),

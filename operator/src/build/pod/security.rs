@@ -79,7 +79,31 @@ pub fn openclaw(ctx: &BuildContext<'_>) -> SecurityContext {
             drop: Some(drop),
             add: (!add.is_empty()).then_some(add),
         }),
+        seccomp_profile: Some(gateway_seccomp(ctx)),
         ..restricted(None)
+    }
+}
+
+/// The init container's context: [`restricted`] under the gateway's seccomp profile.
+pub fn init(ctx: &BuildContext<'_>) -> SecurityContext {
+    SecurityContext {
+        seccomp_profile: Some(gateway_seccomp(ctx)),
+        ..restricted(None)
+    }
+}
+
+/// The seccomp profile of the `openclaw` and init containers: the gateway's Localhost profile
+/// where the node agent installed it (the pod is then kept to those nodes, see
+/// [`super::placement`]), RuntimeDefault otherwise. The other containers (Chromium, Ollama,
+/// Tailscale, the user's) keep RuntimeDefault: the profile was written for Node, npm, git and
+/// Python, not for them.
+pub fn gateway_seccomp(ctx: &BuildContext<'_>) -> SeccompProfile {
+    match &ctx.node_agent.localhost_profile {
+        Some(profile) => SeccompProfile {
+            type_: "Localhost".to_owned(),
+            localhost_profile: Some(profile.localhost_path()),
+        },
+        None => runtime_default(),
     }
 }
 

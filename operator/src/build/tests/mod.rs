@@ -7,6 +7,7 @@ use super::BuildContext;
 
 mod children;
 mod invariants;
+mod node_agent;
 mod restricted;
 mod seed;
 
@@ -51,6 +52,7 @@ pub fn context(instance: &OpenClawInstance) -> BuildContext<'_> {
         operator_namespace: "openclaw-operator-system",
         inputs_hash: "inputs",
         service_monitor_crd: false,
+        node_agent: crate::build::NodeAgent::default(),
     }
 }
 

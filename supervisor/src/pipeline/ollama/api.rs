@@ -1,5 +1,5 @@
 //! A client of the Ollama sidecar's API: `/api/version`, `/api/tags`, streaming `/api/pull`,
-//! `/api/generate` without a prompt (loads a model) and `/api/ps`.
+//! `/api/copy`, `/api/delete`, `/api/generate` without a prompt (loads a model) and `/api/ps`.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,22 @@ pub enum OllamaError {
     /// Loading the model failed.
     #[error("loading {model} failed: {message}")]
     Load { model: String, message: String },
+    /// `/api/copy` failed.
+    #[error("copying {source_model} to {destination} failed: {message}")]
+    Copy {
+        source_model: String,
+        destination: String,
+        message: String,
+    },
+    /// `/api/delete` failed.
+    #[error("deleting {model} failed: {message}")]
+    Delete { model: String, message: String },
+    /// The direct pull that followed a failed pull through the mirror failed too.
+    #[error("{direct} (after the pull through the mirror failed: {mirror})")]
+    AfterMirror {
+        direct: Box<OllamaError>,
+        mirror: String,
+    },
     /// The stream stopped without `success`.
     #[error("the pull stream of {model} ended before success")]
     Truncated { model: String },
@@ -164,10 +180,27 @@ impl Ollama<'_> {
     pub async fn pull(
         &self,
         model: &str,
+        progress: impl FnMut(&Progress),
+    ) -> Result<(), OllamaError> {
+        self.pull_as(model, false, model, progress).await
+    }
+
+    /// `POST /api/pull` of `name` (`insecure`: the registry in the name is plain HTTP); errors
+    /// name the model `shown_as`.
+    pub async fn pull_as(
+        &self,
+        name: &str,
+        insecure: bool,
+        shown_as: &str,
         mut progress: impl FnMut(&Progress),
     ) -> Result<(), OllamaError> {
         let url = self.url("/api/pull");
-        let body = json!({"model": model, "stream": true});
+        let body = if insecure {
+            json!({"model": name, "insecure": true, "stream": true})
+        } else {
+            json!({"model": name, "stream": true})
+        };
+        let model = shown_as;
         let failed = |message: String| OllamaError::Pull {
             model: model.into(),
             message,
@@ -227,6 +260,49 @@ impl Ollama<'_> {
                 model: model.into(),
             }),
         }
+    }
+
+    /// `POST /api/copy`: `source` also under the name `destination`.
+    pub async fn copy(&self, source: &str, destination: &str) -> Result<(), OllamaError> {
+        let url = self.url("/api/copy");
+        let body = json!({"source": source, "destination": destination});
+        http::send(&self.retry, || {
+            self.http
+                .post(&url)
+                .json(&body)
+                .timeout(Duration::from_secs(60))
+        })
+        .await
+        .map_err(|e| match e {
+            HttpError::Status { status, body, .. } => OllamaError::Copy {
+                source_model: source.into(),
+                destination: destination.into(),
+                message: format!("{status}: {}", error_message(&body)),
+            },
+            e => e.into(),
+        })?;
+        Ok(())
+    }
+
+    /// `DELETE /api/delete`: removes the name `model` (blobs other names use stay).
+    pub async fn delete(&self, model: &str) -> Result<(), OllamaError> {
+        let url = self.url("/api/delete");
+        let body = json!({"model": model});
+        http::send(&self.retry, || {
+            self.http
+                .delete(&url)
+                .json(&body)
+                .timeout(Duration::from_secs(60))
+        })
+        .await
+        .map_err(|e| match e {
+            HttpError::Status { status, body, .. } => OllamaError::Delete {
+                model: model.into(),
+                message: format!("{status}: {}", error_message(&body)),
+            },
+            e => e.into(),
+        })?;
+        Ok(())
     }
 
     /// Loads `model` into memory without generating (`/api/generate` with no prompt), kept for

@@ -6,8 +6,14 @@
 //! the gateway: the agent still works, slower. It is reported as a degraded GPU check, with the
 //! numbers, in the board's `gpu.ollama` (and the log), so the operator can raise a condition.
 //! A failed pull does fail the step: the model the user asked for is missing.
+//!
+//! With a registry mirror (`OPENCLAW_MIRROR_OLLAMA`, the node cache by default) each missing
+//! model is pulled through it, then named as the user wrote it (see [`mirror`]). A pull through
+//! the mirror that fails is followed by a direct pull, with a warning: the mirror is a shortcut,
+//! never a new way to fail.
 
 mod api;
+mod mirror;
 mod progress;
 mod vram;
 
@@ -15,7 +21,8 @@ use openclaw_api::instance::status::{ModelPull, StepState};
 use serde::Serialize;
 
 use api::{Ollama, OllamaError};
-use progress::normalize;
+use mirror::MirrorPull;
+use progress::{Progress, normalize};
 use vram::{GpuCheck, assess};
 
 use super::{
@@ -126,13 +133,14 @@ impl Step for OllamaStep {
             let version = api.wait_ready(ctx.env.ollama_wait).await?;
             let tags = api.tags().await?;
             let models = wanted(ctx);
-            let pull = |model: &str, state, completed, total, error| ModelPull {
-                model: model.to_owned(),
-                state,
-                completed_bytes: completed,
-                total_bytes: total,
-                error,
-            };
+            let pull = model_pull;
+            let mirror = ctx.env.mirrors.ollama_registry.as_deref();
+            if mirror.is_some_and(|m| mirror::mirror_host(m).is_none()) {
+                // The value is not logged: it may carry credentials.
+                tracing::warn!(
+                    "OPENCLAW_MIRROR_OLLAMA is not an http(s)://host[:port] URL; pulling from Ollama's registry"
+                );
+            }
             let mut missing = Vec::new();
             for model in &models {
                 match tags.iter().find(|t| normalize(&t.name) == *model) {
@@ -151,23 +159,25 @@ impl Step for OllamaStep {
                 }
             }
             let mut failures = Vec::new();
+            let (mut mirrored, mut fell_back) = (0, Vec::new());
             for model in &missing {
                 let mut last = (0, None);
-                let result = api
-                    .pull(model, |p| {
-                        last = (p.completed(), p.total());
-                        ctx.board
-                            .model_pull(pull(model, StepState::Running, last.0, last.1, None));
-                    })
-                    .await;
+                let result = pull_model(ctx, &api, model, &mut last).await;
                 match result {
-                    Ok(()) => ctx.board.model_pull(pull(
-                        model,
-                        StepState::Succeeded,
-                        last.0,
-                        last.1,
-                        None,
-                    )),
+                    Ok(how) => {
+                        match how {
+                            Pulled::Direct => {}
+                            Pulled::Mirror => mirrored += 1,
+                            Pulled::DirectAfterMirror => fell_back.push(model.as_str()),
+                        }
+                        ctx.board.model_pull(pull(
+                            model,
+                            StepState::Succeeded,
+                            last.0,
+                            last.1,
+                            None,
+                        ))
+                    }
                     Err(e) => {
                         ctx.board.model_pull(pull(
                             model,
@@ -188,6 +198,17 @@ impl Step for OllamaStep {
                 missing.len(),
                 models.len() - missing.len()
             ));
+            if let (Some(mirror), true) = (mirror, mirrored > 0) {
+                output
+                    .summary
+                    .push_str(&format!("; {mirrored} through the mirror {mirror}"));
+            }
+            if !fell_back.is_empty() {
+                output.summary.push_str(&format!(
+                    "; pulled directly after the mirror failed: {}",
+                    fell_back.join(", ")
+                ));
+            }
             output.versions.insert("ollama".into(), version);
             if plan.gpu > 0 {
                 let check = gpu_check(&api, &models, plan.gpu).await?;
@@ -205,6 +226,103 @@ impl Step for OllamaStep {
             Ok(Done::Ran(output))
         })
     }
+}
+
+/// The board's entry of one model's pull.
+fn model_pull(
+    model: &str,
+    state: StepState,
+    completed: i64,
+    total: Option<i64>,
+    error: Option<String>,
+) -> ModelPull {
+    ModelPull {
+        model: model.to_owned(),
+        state,
+        completed_bytes: completed,
+        total_bytes: total,
+        error,
+    }
+}
+
+/// How a missing model came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pulled {
+    /// From its own registry (no mirror, or one the model does not go through).
+    Direct,
+    /// Through the mirror.
+    Mirror,
+    /// From its own registry, after the pull through the mirror failed.
+    DirectAfterMirror,
+}
+
+/// Pulls `model` (through the mirror when there is one), reporting progress on the board;
+/// `last` keeps the last byte counts.
+async fn pull_model(
+    ctx: &StepCtx,
+    api: &Ollama<'_>,
+    model: &str,
+    last: &mut (i64, Option<i64>),
+) -> Result<Pulled, OllamaError> {
+    let mut report = |p: &Progress| {
+        *last = (p.completed(), p.total());
+        ctx.board
+            .model_pull(model_pull(model, StepState::Running, last.0, last.1, None));
+    };
+    let Some((mirror, through)) = ctx
+        .env
+        .mirrors
+        .ollama_registry
+        .as_deref()
+        .and_then(|mirror| Some((mirror, mirror::through(model, mirror)?)))
+    else {
+        api.pull(model, report).await?;
+        return Ok(Pulled::Direct);
+    };
+    let Err(e) = pull_through(api, model, mirror, &through, &mut report).await else {
+        return Ok(Pulled::Mirror);
+    };
+    let mirror_error = error_chain(&e);
+    tracing::warn!(
+        model,
+        mirror,
+        error = %mirror_error,
+        "the pull through the mirror failed; pulling from the model's registry"
+    );
+    match api.pull(model, report).await {
+        Ok(()) => Ok(Pulled::DirectAfterMirror),
+        Err(direct) => Err(OllamaError::AfterMirror {
+            direct: Box::new(direct),
+            mirror: mirror_error,
+        }),
+    }
+}
+
+/// Pulls `through.name` from the mirror, copies it to `model` and deletes the mirror's name.
+async fn pull_through(
+    api: &Ollama<'_>,
+    model: &str,
+    mirror: &str,
+    through: &MirrorPull,
+    report: impl FnMut(&Progress),
+) -> Result<(), OllamaError> {
+    let shown = format!("{model} through the mirror {mirror}");
+    api.pull_as(&through.name, through.insecure, &shown, report)
+        .await?;
+    if let Err(e) = api.copy(&through.name, model).await {
+        // Nothing left behind under the mirror's name; the direct pull follows.
+        let _ = api.delete(&through.name).await;
+        return Err(e);
+    }
+    if let Err(e) = api.delete(&through.name).await {
+        tracing::warn!(
+            model,
+            name = %through.name,
+            error = %error_chain(&e),
+            "the mirror's name of the model stays (an extra name of the same blobs)"
+        );
+    }
+    Ok(())
 }
 
 /// Loads each model once, then reads `/api/ps`. A model that fails to load is reported as not

@@ -5,6 +5,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
@@ -42,7 +43,7 @@ pub struct Hub {
     pub skills: HashMap<String, Skill>,
     /// Download requests still to answer with 429 `Retry-After: 1`.
     pub rate_limit_downloads: usize,
-    /// Every request, as `METHOD path?query`.
+    /// Every request served, as `METHOD path?query` (its length is the number of requests).
     pub requests: Vec<String>,
     /// `Authorization` headers seen.
     pub authorizations: Vec<String>,
@@ -52,6 +53,7 @@ pub struct Hub {
 pub type SharedHub = Arc<Mutex<Hub>>;
 
 impl Hub {
+    /// Download requests so far (answered or not).
     pub fn downloads(&self) -> usize {
         self.requests
             .iter()
@@ -60,6 +62,7 @@ impl Hub {
     }
 }
 
+/// A skill that no version was removed from.
 pub fn skill(owner: &str, moderation: Moderation, versions: &[(&str, Vec<u8>)]) -> Skill {
     Skill {
         owner: owner.into(),
@@ -90,6 +93,11 @@ fn seen(hub: &SharedHub, headers: &HeaderMap, line: String) {
 
 fn not_found(message: &str) -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": message }))).into_response()
+}
+
+async fn well_known(State(hub): State<SharedHub>, headers: HeaderMap) -> Json<Value> {
+    seen(&hub, &headers, "GET /.well-known/clawhub.json".to_owned());
+    Json(json!({"apiBase": "/", "minCliVersion": "0.1.0"}))
 }
 
 async fn skill_meta(
@@ -187,14 +195,19 @@ async fn download(
     }
 }
 
-/// Starts the registry; returns its base URL and the shared state.
+/// Starts the registry on a free loopback port ([`super::LOOPBACK`]); returns its base URL and
+/// the shared state.
 pub async fn start(hub: Hub) -> (String, SharedHub) {
+    start_on(super::LOOPBACK, hub).await
+}
+
+/// Starts the registry on `addr`; returns its base URL (`http://<ip>:<port>`, see
+/// [`super`]) and the shared state.
+pub async fn start_on(addr: SocketAddr, hub: Hub) -> (String, SharedHub) {
     let hub = Arc::new(Mutex::new(hub));
+    let (listener, base) = super::listen(addr).await;
     let router = Router::new()
-        .route(
-            "/.well-known/clawhub.json",
-            get(|| async { Json(json!({"apiBase": "/", "minCliVersion": "0.1.0"})) }),
-        )
+        .route("/.well-known/clawhub.json", get(well_known))
         .route("/api/v1/skills/{slug}", get(skill_meta))
         .route(
             "/api/v1/skills/{slug}/versions/{version}",
@@ -202,5 +215,8 @@ pub async fn start(hub: Hub) -> (String, SharedHub) {
         )
         .route("/api/v1/download", get(download))
         .with_state(Arc::clone(&hub));
-    (super::serve(router).await, hub)
+    let log = Arc::clone(&hub);
+    let router = super::log_unrouted(router, move |line| lock(&log).requests.push(line));
+    super::spawn(listener, router);
+    (base, hub)
 }

@@ -6,6 +6,7 @@
 use std::{
     collections::BTreeMap,
     io::Write,
+    net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
@@ -36,7 +37,7 @@ pub struct Version {
 pub struct Registry {
     /// Packages by name, versions in publication order (the last is `latest`).
     pub packages: BTreeMap<String, Vec<Version>>,
-    /// Every request, as `GET path`.
+    /// Every request served, as `METHOD path` (its length is the number of requests).
     pub requests: Vec<String>,
     /// `Accept` headers of the document requests.
     pub accepts: Vec<String>,
@@ -175,25 +176,24 @@ async fn tarball(
     }
 }
 
-/// Starts the registry; returns its base URL and the shared state.
+/// Starts the registry on a free loopback port ([`super::LOOPBACK`]); returns its base URL and
+/// the shared state.
 pub async fn start(registry: Registry) -> (String, SharedRegistry) {
+    start_on(super::LOOPBACK, registry).await
+}
+
+/// Starts the registry on `addr`; returns its base URL (`http://<ip>:<port>`, see
+/// [`super`]; the tarball URLs in the documents are under it) and the shared state.
+pub async fn start_on(addr: SocketAddr, registry: Registry) -> (String, SharedRegistry) {
     let shared = Arc::new(Mutex::new(registry));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let base = format!(
-        "http://{}",
-        listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"))
-    );
+    let (listener, base) = super::listen(addr).await;
     let router = Router::new()
         .route("/-/tarballs/{file}", get(tarball))
         .route("/{name}", get(document))
         .with_state((Arc::clone(&shared), base.clone()));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let log = Arc::clone(&shared);
+    let router = super::log_unrouted(router, move |line| lock(&log).requests.push(line));
+    super::spawn(listener, router);
     (base, shared)
 }
 
