@@ -10,6 +10,7 @@
 //! - [`ollama`]: a loopback Ollama sidecar (pulls, loads, and VRAM placement as asked).
 //! - [`upstreams`]: loopback ClawHub, npm registry and PyPI index, counting the requests they
 //!   serve, and [`upstreams::zip`].
+//! - [`registry`]: Debian's real `docker-registry` on a loopback port.
 
 pub mod guide;
 #[cfg(feature = "server")]
@@ -18,6 +19,7 @@ pub mod location;
 #[cfg(feature = "server")]
 pub mod ollama;
 pub mod raw_http;
+pub mod registry;
 #[cfg(feature = "server")]
 pub mod seaweed;
 #[cfg(feature = "server")]
