@@ -52,7 +52,7 @@ async fn lists_every_tag_through_small_pages() {
         &RegistryAuth::Anonymous,
     )
     .await;
-    let client = registry::client(&[registry.addr.clone()]);
+    let client = registry::client(std::slice::from_ref(&registry.addr));
     let repository = registry::repository(&format!("{}/openclaw/openclaw:2026.1.0", registry.addr))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut expected = tags.clone();
@@ -95,7 +95,7 @@ async fn a_private_repository_needs_the_pull_secret() {
     )
     .await;
 
-    let client = registry::client(&[registry.addr.clone()]);
+    let client = registry::client(std::slice::from_ref(&registry.addr));
     let repository = registry::repository(&format!("{}/corp/openclaw", registry.addr))
         .unwrap_or_else(|e| panic!("{e}"));
     let refused = list_tags(&client, &repository, &RegistryAuth::Anonymous, 100).await;
@@ -109,7 +109,7 @@ async fn a_private_repository_needs_the_pull_secret() {
     let auth = credentials_for(repository.registry(), secret.as_bytes())
         .unwrap_or_else(|| panic!("no credentials for {}", repository.registry()));
     // oci-client keeps the first credentials it used for a registry: one client per identity.
-    let client = registry::client(&[registry.addr.clone()]);
+    let client = registry::client(std::slice::from_ref(&registry.addr));
     let listed = list_tags(&client, &repository, &auth, 100)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
