@@ -151,6 +151,9 @@ pub struct RestoreRecord {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The rollback id of a restore that replaced the workspace (the plan's `replace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace: Option<String>,
 }
 
 /// The `backup` section of the supervisor's `/status`.

@@ -264,7 +264,8 @@ impl Default for S3CredentialsEnv {
     }
 }
 
-/// A restore into an empty workspace, resolved and authorized by the operator.
+/// A restore into an empty workspace (or, for a rollback, replacing it), resolved and
+/// authorized by the operator.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestorePlan {
@@ -278,6 +279,11 @@ pub struct RestorePlan {
     pub bucket: String,
     /// Key of the archive: `.tar.zst`, or `.tar.gz`/`.tgz` (detected by magic bytes, not by name).
     pub key: String,
+    /// Set by auto-update's rollback: restore even into a workspace that holds data, replacing
+    /// it (the new version migrated it one way), once per id. The archive is verified before
+    /// the workspace is touched; the replaced state is set aside until the switch-over is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace: Option<String>,
 }
 
 /// Why a plan could not be read or written.

@@ -97,6 +97,11 @@ pub struct RunArgs {
     #[arg(long, env = "OPENCLAW_NODE_CACHE_PORT")]
     pub node_cache_port: Option<u16>,
 
+    /// Registries (`host[:port]`) auto-update lists tags from over plain HTTP instead of HTTPS,
+    /// comma-separated: an in-cluster mirror without TLS.
+    #[arg(long, env = "OPENCLAW_INSECURE_REGISTRIES", value_delimiter = ',')]
+    pub insecure_registry: Vec<String>,
+
     /// Serve the validating admission webhook on this address (HTTPS); off when unset. Every
     /// replica serves it, leader or not.
     #[arg(long, env = "OPENCLAW_WEBHOOK_BIND_ADDRESS")]

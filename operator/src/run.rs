@@ -70,6 +70,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         supervisor_address: args.supervisor_address.clone(),
         seccomp: args.seccomp_profile,
         node_cache_port: args.node_cache_port,
+        insecure_registries: args.insecure_registry.clone(),
     };
 
     if args.leader_elect {

@@ -117,6 +117,7 @@ fn helper_entry() {
         connection: backup_support::connection(&text("endpoint")),
         bucket: text("bucket"),
         key: text("key"),
+        replace: None,
     });
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let board = Board::default();

@@ -173,7 +173,7 @@ async fn a_round_trip_through_s3_is_byte_identical() {
     assert!(rows.load(Ordering::Relaxed) > 100);
 
     let target = tempdir();
-    let restored = restore::restore(&bucket_of(&s3), &key, target.path())
+    let restored = restore::restore(&bucket_of(&s3), &key, target.path(), false)
         .await
         .unwrap_or_else(|e| panic!("restore: {e}"));
     assert!(restored.verified_manifest, "{restored:?}");

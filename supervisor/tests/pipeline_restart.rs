@@ -235,6 +235,7 @@ async fn a_failed_restore_fails_loudly_and_blocks_its_dependents() {
         },
         bucket: "backups".into(),
         key: "team/agent/2026-11-26.tar.zst".into(),
+        replace: None,
     });
     let board = Board::default();
     let error = match pipeline::run(&plan, &env, &board).await {

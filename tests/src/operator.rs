@@ -69,6 +69,8 @@ impl OperatorHandle {
             // node agent must not draw these pods to it.
             seccomp: openclaw_operator::cli::SeccompMode::RuntimeDefault,
             node_cache_port: None,
+            // The tests' registries listen on loopback without TLS.
+            insecure_registries: vec!["127.0.0.1".into(), "localhost".into()],
         };
         let mut rx2 = rx.clone();
         let task = tokio::spawn(controller::run(

@@ -346,11 +346,23 @@ pub struct BackupStatus {
     pub last_drill: Option<crate::backup::DrillRecord>,
 }
 
-/// Auto-update progress.
+/// Auto-update progress. The spec is never written: the version the pod runs instead of the
+/// spec's tag lives here (`runningTag`), so GitOps tools see no drift, and a change of the
+/// spec's own tag starts over from it (the user's tag always wins).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoUpdateStatus {
-    /// Version (tag) running now.
+    /// The tag the spec (or the cluster defaults) asked for when this progress began; when the
+    /// spec's tag changes, auto-update starts over from the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_tag: Option<String>,
+
+    /// The tag the pod runs instead of `baseTag`, chosen by auto-update; unset while the pod
+    /// runs the spec's own tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_tag: Option<String>,
+
+    /// Version (tag) running now, confirmed healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<String>,
 
@@ -358,21 +370,44 @@ pub struct AutoUpdateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_version: Option<String>,
 
-    /// Version being rolled out and health-checked.
+    /// Version being checked, backed up for, rolled out or health-checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_version: Option<String>,
 
-    /// Version that ran before the last update; the rollback target.
+    /// Digest of `pendingVersion` in the registry when the update began; the new pod counts
+    /// only when its image ID is this digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_digest: Option<String>,
+
+    /// Where the update stands: `BackingUp`, `RollingOut` or `RollingBack`; unset when idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_phase: Option<UpdatePhase>,
+
+    /// When `updatePhase` began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_phase_since: Option<Time>,
+
+    /// Version that ran before the update in progress; the rollback target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
 
-    /// Last version that failed its health check; not retried until a newer one appears.
+    /// Key of the backup taken before the update in progress (restored on rollback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_update_backup: Option<String>,
+
+    /// Last version that failed; not tried again until a newer one appears.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_version: Option<String>,
 
-    /// Consecutive rollbacks; auto-update pauses at 3 and resets on a successful update.
+    /// Consecutive failed updates; auto-update pauses at 3 and the count resets on a successful
+    /// update or a resume.
     #[serde(default)]
     pub rollback_count: i32,
+
+    /// Auto-update is paused (after 3 consecutive failures, or a failed rollback restore) until
+    /// the spec changes or the `openclaw.rocks/auto-update-resume` annotation takes a new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<UpdatePause>,
 
     /// When the registry was last checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -381,6 +416,32 @@ pub struct AutoUpdateStatus {
     /// Why the last check or update failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+/// A step of an update in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum UpdatePhase {
+    /// The supervisor takes the pre-update backup.
+    BackingUp,
+    /// The pod rolls onto the new version, which must become ready within `healthCheckTimeout`.
+    RollingOut,
+    /// The new version failed: the pod rolls back to the previous version, restoring the
+    /// pre-update backup as it starts.
+    RollingBack,
+}
+
+/// Why and since when auto-update is paused.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdatePause {
+    /// Why it paused.
+    pub reason: String,
+    /// The spec generation it paused at; a new one resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The `openclaw.rocks/auto-update-resume` value when it paused; a new one resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_annotation: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@ pub const DEFAULT_CHECK_INTERVAL: &str = "24h";
 /// Health-check budget of an update unless told otherwise.
 pub const DEFAULT_HEALTH_CHECK_TIMEOUT: &str = "10m";
 
+/// Annotation that resumes a paused auto-update when it takes a new value, e.g.
+/// `kubectl annotate openclawinstance my-agent openclaw.rocks/auto-update-resume="$(date +%s)" --overwrite`.
+pub const RESUME_ANNOTATION: &str = "openclaw.rocks/auto-update-resume";
+
 /// Consecutive failed updates after which auto-update pauses itself.
 pub const MAX_CONSECUTIVE_ROLLBACKS: i32 = 3;
 

@@ -11,6 +11,29 @@ use openclaw_api::{
 
 use super::{BuildContext, BuildError, labels, paths, resolve::Resolved};
 
+/// The OpenClaw image the spec asks for, cluster defaults applied.
+pub fn spec_image(
+    instance: &openclaw_api::OpenClawInstance,
+    defaults: Option<&openclaw_api::OpenClawClusterDefaultsSpec>,
+) -> ImageSpec {
+    match defaults {
+        Some(defaults) => defaults.image(&instance.spec.image),
+        None => instance.spec.image.clone(),
+    }
+}
+
+/// The registry mirror of the pod's images, cluster defaults applied.
+pub fn registry(
+    instance: &openclaw_api::OpenClawInstance,
+    defaults: Option<&openclaw_api::OpenClawClusterDefaultsSpec>,
+) -> Option<String> {
+    let own = instance.spec.registry.as_deref();
+    match defaults {
+        Some(defaults) => defaults.registry(own).map(str::to_owned),
+        None => own.map(str::to_owned),
+    }
+}
+
 impl BuildContext<'_> {
     /// `metadata.name` of the instance ([`BuildContext::validate`] ensures it is set).
     pub fn name(&self) -> &str {
@@ -93,19 +116,19 @@ impl BuildContext<'_> {
 
     /// Registry mirror of every image of the pod but the user's containers.
     pub fn registry(&self) -> Option<String> {
-        let own = self.spec().registry.as_deref();
-        match self.defaults {
-            Some(defaults) => defaults.registry(own).map(str::to_owned),
-            None => own.map(str::to_owned),
-        }
+        registry(self.instance, self.defaults)
     }
 
-    /// The OpenClaw image, cluster defaults applied.
+    /// The OpenClaw image the pod runs: the spec's with the cluster defaults applied
+    /// ([`spec_image`]), on the tag auto-update chose when it chose one.
     pub fn image(&self) -> ImageSpec {
-        match self.defaults {
-            Some(defaults) => defaults.image(&self.spec().image),
-            None => self.spec().image.clone(),
+        let mut image = spec_image(self.instance, self.defaults);
+        if let Some(tag) = &self.update.tag
+            && image.digest.is_none()
+        {
+            image.tag = Some(tag.clone());
         }
+        image
     }
 
     /// The user passes the gateway token in its own `OPENCLAW_GATEWAY_TOKEN` (cluster defaults or

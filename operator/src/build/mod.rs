@@ -37,6 +37,7 @@ pub mod storage;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use context::{registry as image_registry, spec_image};
 pub use references::{Reference, ReferenceKind, references, references_with_defaults};
 
 /// Field manager of every server-side apply the operator makes.
@@ -64,6 +65,27 @@ pub struct BuildContext<'a> {
     pub service_monitor_crd: bool,
     /// What the node agent offers the pod.
     pub node_agent: NodeAgent,
+    /// What auto-update asks of the pod.
+    pub update: UpdateView,
+}
+
+/// What auto-update (`status.autoUpdate`) asks of the pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateView {
+    /// The tag the `openclaw` container runs instead of the spec's (`runningTag`); never applied
+    /// to a digest-pinned image.
+    pub tag: Option<String>,
+    /// A rollback in progress: the pre-update backup to restore over the workspace.
+    pub rollback_restore: Option<RollbackRestore>,
+}
+
+/// The pre-update backup a rollback restores, once per id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackRestore {
+    /// The rollback's id; the supervisor restores once per id.
+    pub id: String,
+    /// Key of the backup in the instance's bucket.
+    pub key: String,
 }
 
 /// What the node agent (`openclaw-node`) offers an agent pod.

@@ -67,7 +67,10 @@ pub fn runtime_plan(
         },
         status_port: ctx.status_port(),
         backup: backup(ctx)?,
-        restore: super::restore::restore_plan(ctx, connection)?,
+        restore: match &ctx.update.rollback_restore {
+            Some(rollback) => super::restore::rollback_plan(ctx, rollback, connection),
+            None => super::restore::restore_plan(ctx, connection)?,
+        },
     })
 }
 

@@ -51,6 +51,7 @@ pub fn references_with_defaults(
         inputs_hash: "",
         service_monitor_crd: false,
         node_agent: super::NodeAgent::default(),
+        update: super::UpdateView::default(),
     };
     let spec = &instance.spec;
     let mut found = Found::default();

@@ -62,7 +62,27 @@ pub fn restore_plan(
         connection: connection(&s3),
         bucket,
         key,
+        replace: None,
     }))
+}
+
+/// The restore of auto-update's rollback: the pre-update backup, taken by this instance into
+/// its own bucket, restored over the workspace the new version migrated. `None` without a
+/// bucket (the backup could not have been taken).
+pub fn rollback_plan(
+    ctx: &BuildContext<'_>,
+    rollback: &super::RollbackRestore,
+    connection: impl FnOnce(&S3Spec) -> S3Connection,
+) -> Option<RestorePlan> {
+    let s3 = ctx.s3()?;
+    let bucket = s3.bucket.clone()?;
+    Some(RestorePlan {
+        source: format!("s3://{bucket}/{}", rollback.key),
+        connection: connection(&s3),
+        bucket,
+        key: rollback.key.clone(),
+        replace: Some(rollback.id.clone()),
+    })
 }
 
 /// `<prefix>/<namespace>/`: every backup of the namespace's instances.

@@ -192,6 +192,7 @@ mod tests {
                 verified_manifest: false,
                 finished_at: None,
                 error: Some("checksum mismatch for memory/main.sqlite".into()),
+                replace: None,
             }),
             ..BackupReport::default()
         };
@@ -227,6 +228,7 @@ mod tests {
                 verified_manifest: true,
                 finished_at: None,
                 error: None,
+                replace: None,
             }),
             ..BackupReport::default()
         };

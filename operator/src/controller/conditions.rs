@@ -46,6 +46,10 @@ pub struct Observations {
     pub supervisor: Option<SupervisorReport>,
     /// The `openclaw.rocks/backup-now` value this reconcile served.
     pub served_backup_request: Option<String>,
+    /// Auto-update's progress (`None`: off and idle).
+    pub auto_update: Option<openclaw_api::instance::status::AutoUpdateStatus>,
+    /// `AutoUpdateAvailable`, `AutoUpdatePaused`.
+    pub update_conditions: Vec<Condition>,
 }
 
 /// State of the StatefulSet.
@@ -97,8 +101,13 @@ pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
         .as_ref()
         .and_then(|r| r.backup.restore.as_ref())
         .is_some_and(|r| r.state == RestoreState::Running);
+    let updating = obs
+        .auto_update
+        .as_ref()
+        .is_some_and(|u| u.update_phase.is_some());
     match obs.workload {
         _ if restoring => Phase::Restoring,
+        _ if updating => Phase::Updating,
         // The supervisor knows better than the pod's Ready condition.
         _ if step_failed => Phase::Degraded,
         Workload::Ready if obs.missing.is_empty() => Phase::Running,
@@ -115,7 +124,7 @@ pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
     }
 }
 
-pub(super) fn cond(type_: &str, ok: bool, reason: &str, message: String) -> Condition {
+pub(crate) fn cond(type_: &str, ok: bool, reason: &str, message: String) -> Condition {
     Condition {
         type_: type_.to_owned(),
         status: if ok { "True" } else { "False" }.to_owned(),
@@ -262,6 +271,7 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
             ));
         }
     }
+    conditions.extend(obs.update_conditions.iter().cloned());
     for c in &mut conditions {
         c.observed_generation = obs.generation;
         if let Some(old) = previous.conditions.iter().find(|o| o.type_ == c.type_)
@@ -290,6 +300,7 @@ pub fn compute(previous: &OpenClawInstanceStatus, obs: &Observations) -> OpenCla
             next.backup.get_or_insert_default().last_drill = Some(drill.clone());
         }
     }
+    next.auto_update = obs.auto_update.clone();
     if let Some(served) = &obs.served_backup_request {
         next.backup.get_or_insert_default().last_request = Some(served.clone());
     }
@@ -309,6 +320,7 @@ pub fn differs(previous: &OpenClawInstanceStatus, next: &OpenClawInstanceStatus)
             s.gateway_endpoint.clone(),
             s.backup.clone(),
             s.restored_from.clone(),
+            s.auto_update.clone(),
             s.conditions
                 .iter()
                 .map(|c| {

@@ -38,6 +38,8 @@ pub struct Settings {
     pub seccomp: crate::cli::SeccompMode,
     /// Port of the node agents' download cache, when agent pods use it.
     pub node_cache_port: Option<u16>,
+    /// Registries whose tags are listed over plain HTTP.
+    pub insecure_registries: Vec<String>,
 }
 
 /// Shared state of the controller.
@@ -52,6 +54,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Plain-HTTP client for the supervisors' status ports.
     pub http: reqwest::Client,
+    /// Registry tag listings, one per repository per interval, shared by every instance.
+    pub tags: crate::update::lookups::TagLookups,
     /// Final-backup attempts per instance uid being deleted (a failed attempt's id is spent).
     deletions: Mutex<HashMap<String, u32>>,
 }
@@ -86,6 +90,7 @@ impl Context {
             refs,
             applied: AppliedCache::default(),
             http: reqwest::Client::new(),
+            tags: crate::update::lookups::TagLookups::default(),
             deletions: Mutex::default(),
         }
     }

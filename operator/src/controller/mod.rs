@@ -5,7 +5,7 @@ pub mod backup;
 mod backup_status;
 mod children;
 mod cluster_facts;
-mod conditions;
+pub(crate) mod conditions;
 mod context;
 pub mod dereference;
 mod drill_status;
@@ -18,6 +18,7 @@ mod status;
 mod stores;
 mod supervisor;
 mod supervisor_conditions;
+mod update;
 mod vram_fit;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};

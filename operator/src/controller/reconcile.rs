@@ -18,7 +18,7 @@ use super::{
     error::Cause,
     finalize, status,
     stores::key,
-    supervisor,
+    supervisor, update,
 };
 use crate::{
     build::{self, BuildContext, resolve::Resolved},
@@ -84,19 +84,30 @@ async fn steps(instance: &OpenClawInstance, ctx: &Context) -> Result<Action, Err
         )),
         ..Default::default()
     };
-    match build_step(ctx, instance, defaults, &found) {
+    observe_pod(ctx, instance, &resolved, &mut obs).await;
+    let updating = update::step(
+        ctx,
+        instance,
+        defaults,
+        resolved.status_port,
+        resolved.backups,
+        obs.supervisor.as_ref(),
+    )
+    .await;
+    match build_step(ctx, instance, defaults, &found, &updating.view) {
         Ok(children) => children::apply(ctx, instance, &ns, children)
             .await
             .map_err(Error::Apply)?,
         Err(err) => obs.invalid = Some(err.to_string()),
     }
-    observe_pod(ctx, instance, &resolved, &mut obs).await;
+    obs.auto_update = updating.status;
+    obs.update_conditions = updating.conditions;
     let backup_pending = obs.supervisor.is_some()
         && backup::serve_backup_now(ctx, instance, resolved.status_port, &mut obs).await;
     status::write(ctx, instance, &obs)
         .await
         .map_err(Error::Status)?;
-    Ok(next_look(ctx, &obs, backup_pending))
+    Ok(next_look(ctx, &obs, backup_pending || updating.soon))
 }
 
 /// Step `finalize` of a deleted instance: the final backup while the finalizer is on, else
@@ -180,6 +191,7 @@ fn build_step(
     instance: &OpenClawInstance,
     defaults: Option<&OpenClawClusterDefaultsSpec>,
     found: &Found,
+    update: &build::UpdateView,
 ) -> Result<build::Children, build::BuildError> {
     build::build(&BuildContext {
         instance,
@@ -189,6 +201,7 @@ fn build_step(
         inputs_hash: &found.references.inputs_hash,
         service_monitor_crd: found.monitor_crd,
         node_agent: found.node_agent.clone(),
+        update: update.clone(),
     })
 }
 

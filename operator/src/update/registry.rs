@@ -35,6 +35,12 @@ pub enum RegistryError {
         #[source]
         source: oci_client::errors::OciDistributionError,
     },
+    #[error("resolving the digest of {reference} failed")]
+    Digest {
+        reference: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
     #[error("{repository} has more than {} tags; only the first were read", PAGE_SIZE * MAX_PAGES)]
     TooManyTags { repository: String },
 }
@@ -94,6 +100,22 @@ pub async fn list_tags(
         last = Some(end);
     }
     Err(RegistryError::TooManyTags { repository: name })
+}
+
+/// The digest the registry gives for `reference` (a tag): the manifest or index the kubelet
+/// pulls, so the pod's image ID carries the same digest.
+pub async fn digest(
+    client: &Client,
+    reference: &Reference,
+    auth: &RegistryAuth,
+) -> Result<String, RegistryError> {
+    client
+        .fetch_manifest_digest(reference, auth)
+        .await
+        .map_err(|source| RegistryError::Digest {
+            reference: reference.whole(),
+            source,
+        })
 }
 
 #[derive(Debug, Deserialize)]

@@ -156,7 +156,7 @@ async fn restore_into(bucket: Bucket, state_dir: &Path) -> Result<(), String> {
         "{PREFIX}{SNAPSHOT_ID}{}",
         openclaw_api::backup::ARCHIVE_SUFFIX
     );
-    let restored = restore::restore(&bucket, &key, state_dir)
+    let restored = restore::restore(&bucket, &key, state_dir, false)
         .await
         .map_err(|e| {
             format!(

@@ -24,6 +24,10 @@ use crate::error_chain::error_chain;
 /// Where an archive is unpacked before it is switched over, under the state directory.
 pub const STAGING_DIR: &str = ".supervisor/restore-staging";
 
+/// Where a replacing restore (a rollback) sets the live data aside until the switch-over is
+/// done, under the state directory.
+pub const REPLACED_DIR: &str = ".supervisor/replaced";
+
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restored {
@@ -88,14 +92,17 @@ pub fn staging_dir(state_dir: &Path) -> PathBuf {
     state_dir.join(STAGING_DIR)
 }
 
-/// Restores `key` of `bucket` into `state_dir` (which the caller found empty).
+/// Restores `key` of `bucket` into `state_dir`: into an empty workspace (which the caller found
+/// empty), or, with `replace`, over the data it holds (auto-update's rollback). Either way the
+/// archive is downloaded and verified before the workspace is touched.
 pub async fn restore(
     bucket: &Bucket,
     key: &str,
     state_dir: &Path,
+    replace: bool,
 ) -> Result<Restored, RestoreError> {
     let staging = staging_dir(state_dir);
-    let result = restore_into(bucket, key, state_dir, &staging).await;
+    let result = restore_into(bucket, key, state_dir, &staging, replace).await;
     let cleanup = staging.clone();
     let removed = tokio::task::spawn_blocking(move || remove_dir(&cleanup)).await;
     if let Ok(Err(error)) | Err(error) = removed.map_err(io::Error::other) {
@@ -116,21 +123,29 @@ async fn restore_into(
     key: &str,
     state_dir: &Path,
     staging: &Path,
+    replace: bool,
 ) -> Result<Restored, RestoreError> {
     let url = bucket.url(key);
     let manifest = read_manifest(bucket, key).await?;
     let summary = download_verified(bucket, key, manifest, staging).await?;
     let (from, into) = (staging.to_owned(), state_dir.to_owned());
-    tokio::task::spawn_blocking(move || archive::switch_over(&from, &into))
-        .await
-        .map_err(|join| RestoreError::Thread {
-            url: url.clone(),
-            reason: join.to_string(),
-        })?
-        .map_err(|source| RestoreError::SwitchOver {
-            workspace: state_dir.display().to_string(),
-            source,
-        })?;
+    let aside = state_dir.join(REPLACED_DIR);
+    tokio::task::spawn_blocking(move || {
+        if replace {
+            archive::switch_over_replacing(&from, &into, &aside)
+        } else {
+            archive::switch_over(&from, &into)
+        }
+    })
+    .await
+    .map_err(|join| RestoreError::Thread {
+        url: url.clone(),
+        reason: join.to_string(),
+    })?
+    .map_err(|source| RestoreError::SwitchOver {
+        workspace: state_dir.display().to_string(),
+        source,
+    })?;
     Ok(Restored {
         files: summary.files,
         bytes: summary.bytes,

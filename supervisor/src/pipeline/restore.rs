@@ -32,10 +32,23 @@ pub enum RestoreDecision {
     Restore(String),
 }
 
-/// Decides from the plan and the state of the workspace.
-pub fn decide(plan: Option<&RestorePlan>, workspace_empty: bool) -> RestoreDecision {
+/// Decides from the plan, the state of the workspace and the rollback restore done last (the
+/// `replace` id of the recorded restore).
+pub fn decide(
+    plan: Option<&RestorePlan>,
+    workspace_empty: bool,
+    replaced: Option<&str>,
+) -> RestoreDecision {
     match plan {
         None => RestoreDecision::NotRequested,
+        // A rollback replaces the workspace once per id, whatever it holds.
+        Some(restore) if restore.replace.is_some() => {
+            if restore.replace.as_deref() == replaced {
+                RestoreDecision::WorkspaceNotEmpty
+            } else {
+                RestoreDecision::Restore(restore.source.clone())
+            }
+        }
         Some(_) if !workspace_empty => RestoreDecision::WorkspaceNotEmpty,
         Some(restore) => RestoreDecision::Restore(restore.source.clone()),
     }
@@ -114,14 +127,19 @@ impl Step for RestoreStep {
                     })?
                 }
             };
-            match (decide(ctx.plan.restore.as_ref(), empty), &ctx.plan.restore) {
+            let previous = read_record(state_dir);
+            let replaced = previous.as_ref().and_then(|r| r.replace.as_deref());
+            match (
+                decide(ctx.plan.restore.as_ref(), empty, replaced),
+                &ctx.plan.restore,
+            ) {
                 (RestoreDecision::NotRequested, _) | (_, None) => {
                     Ok(Done::Skipped(StepOutput::summary("no restore requested")))
                 }
                 (RestoreDecision::WorkspaceNotEmpty, Some(plan)) => {
-                    let record = match read_record(state_dir) {
+                    let record = match previous {
                         Some(done) if done.source == plan.source => done,
-                        _ => record(&plan.source, RestoreState::SkippedNotEmpty),
+                        _ => record(plan, RestoreState::SkippedNotEmpty),
                     };
                     let summary = if record.state == RestoreState::Succeeded {
                         format!("restored earlier from {}", plan.source)
@@ -138,16 +156,17 @@ impl Step for RestoreStep {
     }
 }
 
-/// A record of `source` in `state`, finished now unless running.
-fn record(source: &str, state: RestoreState) -> RestoreRecord {
+/// A record of `plan` in `state`, finished now unless running.
+fn record(plan: &RestorePlan, state: RestoreState) -> RestoreRecord {
     RestoreRecord {
-        source: source.to_owned(),
+        source: plan.source.clone(),
         state,
         files: 0,
         bytes: 0,
         verified_manifest: false,
         finished_at: (state != RestoreState::Running).then(|| rfc3339(now())),
         error: None,
+        replace: plan.replace.clone(),
     }
 }
 
@@ -161,12 +180,14 @@ fn read_record(state_dir: &Path) -> Option<RestoreRecord> {
 async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
     let state_dir = &ctx.env.state_dir;
     ctx.board
-        .update(|s| s.backup.restore = Some(record(&plan.source, RestoreState::Running)));
+        .update(|s| s.backup.restore = Some(record(plan, RestoreState::Running)));
     tracing::info!(source = %plan.source, bucket = %plan.bucket, key = %plan.key, "restoring the workspace");
     let outcome = match Bucket::open(&plan.connection, &plan.bucket, |name| {
         std::env::var(name).ok()
     }) {
-        Ok(bucket) => backup::restore::restore(&bucket, &plan.key, state_dir).await,
+        Ok(bucket) => {
+            backup::restore::restore(&bucket, &plan.key, state_dir, plan.replace.is_some()).await
+        }
         Err(error) => Err(FetchError::Store(error)),
     };
     match outcome {
@@ -179,7 +200,7 @@ async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
                 files,
                 bytes,
                 verified_manifest,
-                ..record(&plan.source, RestoreState::Succeeded)
+                ..record(plan, RestoreState::Succeeded)
             };
             let path = state_dir.join(RECORD_FILE);
             if let Err(error) = serde_json::to_vec_pretty(&done)
@@ -217,7 +238,7 @@ async fn restore(ctx: &StepCtx, plan: &RestorePlan) -> Result<Done, StepError> {
             tracing::error!(source = %plan.source, %reason, "restore failed");
             let failed = RestoreRecord {
                 error: Some(reason.clone()),
-                ..record(&plan.source, RestoreState::Failed)
+                ..record(plan, RestoreState::Failed)
             };
             ctx.board.update(|s| s.backup.restore = Some(failed));
             Err(RestoreError::Failed {
@@ -240,15 +261,33 @@ mod tests {
             connection: openclaw_api::plan::S3Connection::default(),
             bucket: "agents".into(),
             key: "a.tar.zst".into(),
+            replace: None,
         };
-        assert_eq!(decide(None, true), RestoreDecision::NotRequested);
+        assert_eq!(decide(None, true, None), RestoreDecision::NotRequested);
         assert_eq!(
-            decide(Some(&plan), false),
+            decide(Some(&plan), false, None),
             RestoreDecision::WorkspaceNotEmpty
         );
         assert_eq!(
-            decide(Some(&plan), true),
+            decide(Some(&plan), true, None),
             RestoreDecision::Restore("s3://agents/a.tar.zst".into())
+        );
+        // A rollback replaces a workspace that holds data, once per id.
+        let rollback = RestorePlan {
+            replace: Some("rollback-2026-9-7-1".into()),
+            ..plan.clone()
+        };
+        assert_eq!(
+            decide(Some(&rollback), false, None),
+            RestoreDecision::Restore("s3://agents/a.tar.zst".into())
+        );
+        assert_eq!(
+            decide(Some(&rollback), false, Some("rollback-2026-9-7-0")),
+            RestoreDecision::Restore("s3://agents/a.tar.zst".into())
+        );
+        assert_eq!(
+            decide(Some(&rollback), false, Some("rollback-2026-9-7-1")),
+            RestoreDecision::WorkspaceNotEmpty
         );
         let message = RestoreError::Failed {
             source_url: plan.source,

@@ -53,6 +53,7 @@ pub fn context(instance: &OpenClawInstance) -> BuildContext<'_> {
         inputs_hash: "inputs",
         service_monitor_crd: false,
         node_agent: crate::build::NodeAgent::default(),
+        update: crate::build::UpdateView::default(),
     }
 }
 

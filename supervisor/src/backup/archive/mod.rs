@@ -23,7 +23,7 @@ pub use extract::{ExtractSummary, extract_verified};
 pub use format::{Compression, detect};
 pub use hashing::{HashingReader, HashingWriter};
 pub use sqlite::{integrity_check, is_database};
-pub use switch::switch_over;
+pub use switch::{switch_over, switch_over_replacing};
 pub use write::{Progress, WriteOptions, WriteSummary, write_archive};
 
 /// Size of the buffers that stream file contents and archive bytes (1 MiB): large enough that

@@ -46,6 +46,51 @@ pub fn switch_over(staging: &Path, workspace: &Path) -> Result<(), ArchiveError>
     fs::remove_dir_all(staging).map_err(|e| ArchiveError::io(staging, e))
 }
 
+/// Moves a verified staging tree over a workspace that holds data (auto-update's rollback):
+/// the live data (every top-level entry but `.supervisor` and `lost+found`) is first moved into
+/// `aside`, then the staging tree is switched over, and `aside` is removed only once that
+/// succeeded; on a failure the live data is moved back, so the workspace is as it was.
+pub fn switch_over_replacing(
+    staging: &Path,
+    workspace: &Path,
+    aside: &Path,
+) -> Result<(), ArchiveError> {
+    // A set-aside tree left by an interrupted switch-over belongs to no one any more.
+    remove_tree(aside)?;
+    fs::create_dir_all(aside).map_err(|e| ArchiveError::io(aside, e))?;
+    let mut set_aside = Vec::new();
+    let kept = |name: &OsString| KEPT.iter().any(|k| name.as_bytes() == k.as_bytes());
+    for name in sorted(workspace)?.into_iter().filter(|n| !kept(n)) {
+        if let Err(e) = rename(&workspace.join(&name), &aside.join(&name), &mut set_aside) {
+            put_back(&set_aside);
+            return Err(e);
+        }
+    }
+    if let Err(e) = switch_over(staging, workspace) {
+        put_back(&set_aside);
+        return Err(e);
+    }
+    remove_tree(aside)
+}
+
+/// Top-level entries a replacing switch-over leaves where they are.
+const KEPT: [&str; 2] = [".supervisor", "lost+found"];
+
+fn put_back(moved: &[(PathBuf, PathBuf)]) {
+    for (from, to) in moved.iter().rev() {
+        if let Err(error) = fs::rename(to, from) {
+            tracing::error!(path = %from.display(), %error, "failed to move the live workspace entry back");
+        }
+    }
+}
+
+fn remove_tree(path: &Path) -> Result<(), ArchiveError> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ArchiveError::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
 /// Moves the entries of `from` into `to`, merging one level into directories that exist.
 fn move_all(
     from: &Path,
@@ -110,6 +155,41 @@ mod tests {
             fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
         }
         fs::write(path, content).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_replacing_switch_over_swaps_the_data_and_keeps_the_records() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let workspace = dir.path().join("ws");
+        let staging = workspace.join(".supervisor/restore-staging");
+        let aside = workspace.join(".supervisor/replaced");
+        write(&workspace.join("openclaw.json"), "migrated");
+        write(&workspace.join("state.sqlite"), "v2 schema");
+        write(&workspace.join(".supervisor/steps/live"), "live");
+        write(&staging.join("openclaw.json"), "before");
+        switch_over_replacing(&staging, &workspace, &aside).unwrap_or_else(|e| panic!("{e}"));
+        let read = |p: &str| fs::read_to_string(workspace.join(p)).ok();
+        assert_eq!(read("openclaw.json").as_deref(), Some("before"));
+        assert_eq!(read("state.sqlite"), None, "the migrated database is gone");
+        assert_eq!(read(".supervisor/steps/live").as_deref(), Some("live"));
+        assert!(!aside.exists() && !staging.exists());
+    }
+
+    #[test]
+    fn a_failed_replacing_switch_over_puts_the_live_data_back() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let workspace = dir.path().join("ws");
+        let aside = workspace.join(".supervisor/replaced");
+        write(&workspace.join("openclaw.json"), "migrated");
+        // No staging tree: the switch-over fails after the live data was set aside.
+        let missing = workspace.join(".supervisor/restore-staging");
+        assert!(switch_over_replacing(&missing, &workspace, &aside).is_err());
+        assert_eq!(
+            fs::read_to_string(workspace.join("openclaw.json"))
+                .ok()
+                .as_deref(),
+            Some("migrated")
+        );
     }
 
     #[test]
