@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod backup;
+pub mod config_check;
 pub mod crd;
 pub mod defaults;
 pub mod gpu;

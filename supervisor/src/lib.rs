@@ -7,6 +7,7 @@
 pub mod archive_path;
 pub mod backup;
 pub mod board;
+pub mod check_config;
 pub mod error_chain;
 pub mod pipeline;
 pub mod process;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use openclaw_supervisor::{process, run, status::table};
+use openclaw_supervisor::{check_config, process, run, status::table};
 use tracing_subscriber::{EnvFilter, fmt};
 
 #[derive(Debug, Parser)]
@@ -31,6 +31,10 @@ enum Command {
     /// Run the start-up pipeline, then start and supervise the gateway (the container's
     /// entrypoint).
     Run(run::RunArgs),
+    /// Check the configuration an instance would get against this image's own validator
+    /// (`openclaw config validate`), in a scratch home; auto-update runs it on a new version
+    /// before rolling. Exits 0 when accepted, 3 when refused, 1 when the check could not run.
+    CheckConfig(check_config::CheckArgs),
     /// Print a supervisor's status as a table (e.g. through `kubectl port-forward`). Exits 1
     /// when the supervisor is unreachable, 3 when start-up failed or the gateway has a
     /// configuration error.
@@ -80,6 +84,18 @@ fn main() -> ExitCode {
             }
         }
         Command::Status { url } => status(&url),
+        Command::CheckConfig(args) => {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(check_config::main(args)),
+                Err(error) => {
+                    eprintln!("openclaw-supervisor: failed to start the async runtime: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

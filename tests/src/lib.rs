@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod cluster;
+pub mod images;
 pub mod instances;
 pub mod json;
 pub mod operator;

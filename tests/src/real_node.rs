@@ -188,6 +188,40 @@ impl ChartOperator {
             .context("no running operator pod")
     }
 
+    /// The `/metrics` of every running operator pod, one after the other (the Lease holder's
+    /// among them), through the API server's pod proxy.
+    pub fn metrics(&self) -> Result<String> {
+        let names = self.cluster.kubectl(
+            &[
+                "get",
+                "pods",
+                "-n",
+                &self.namespace,
+                "-l",
+                "app.kubernetes.io/name=openclaw-operator",
+                "--field-selector=status.phase=Running",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+            None,
+        )?;
+        let mut all = String::new();
+        for pod in names.split_whitespace() {
+            all.push_str(&self.cluster.kubectl(
+                &[
+                    "get",
+                    "--raw",
+                    &format!(
+                        "/api/v1/namespaces/{}/pods/{pod}:8080/proxy/metrics",
+                        self.namespace
+                    ),
+                ],
+                None,
+            )?);
+        }
+        Ok(all)
+    }
+
     /// `helm test` of the release, failing with its output.
     pub fn helm_test(&self) -> Result<()> {
         let out = self.cluster.tool(

@@ -379,7 +379,8 @@ pub struct AutoUpdateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_digest: Option<String>,
 
-    /// Where the update stands: `BackingUp`, `RollingOut` or `RollingBack`; unset when idle.
+    /// Where the update stands: `CheckingConfig`, `BackingUp`, `RollingOut` or `RollingBack`;
+    /// unset when idle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_phase: Option<UpdatePhase>,
 
@@ -391,13 +392,19 @@ pub struct AutoUpdateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
 
-    /// Key of the backup taken before the update in progress (restored on rollback).
+    /// Key of the backup taken before the last update (restored on its rollback); kept once the
+    /// update is over, until the next one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_update_backup: Option<String>,
 
     /// Last version that failed; not tried again until a newer one appears.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_version: Option<String>,
+
+    /// How `failedVersion` failed: `ConfigRefused` (its image refused the configuration,
+    /// nothing was rolled) or `Unhealthy` (it did not become ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_reason: Option<String>,
 
     /// Consecutive failed updates; auto-update pauses at 3 and the count resets on a successful
     /// update or a resume.
@@ -421,6 +428,9 @@ pub struct AutoUpdateStatus {
 /// A step of an update in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum UpdatePhase {
+    /// The new image checks the configuration rendered for it (`openclaw config validate`, in
+    /// a short Job); a refusal stops the update before anything is rolled.
+    CheckingConfig,
     /// The supervisor takes the pre-update backup.
     BackingUp,
     /// The pod rolls onto the new version, which must become ready within `healthCheckTimeout`.

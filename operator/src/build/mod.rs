@@ -16,6 +16,7 @@ use kube::api::DynamicObject;
 use openclaw_api::{OpenClawClusterDefaultsSpec, OpenClawInstance};
 
 pub mod config;
+pub mod config_check;
 mod context;
 pub mod ingress;
 pub mod labels;

@@ -19,6 +19,7 @@ use openclaw_api::{
 };
 
 use super::{BuildContext, paths};
+use crate::update::{key_changes, version::Version};
 
 /// Loopback address of the Tailscale serve proxy, trusted to set forwarding headers.
 const TAILSCALE_PROXY: &str = "127.0.0.1/32";
@@ -30,6 +31,10 @@ pub fn render(ctx: &BuildContext<'_>) -> Map<String, Value> {
         Some(_) => Map::new(),
         None => spec.config.raw.clone().unwrap_or_default(),
     };
+    // Keys renamed by the release the pod runs, in that release's shape.
+    if let Some(version) = ctx.image().tag.as_deref().and_then(Version::parse) {
+        key_changes::apply(&mut config, version, key_changes::KEY_CHANGES);
+    }
 
     // The Service reaches the gateway on the pod IP; the token is then required.
     default(&mut config, &["gateway", "auth", "mode"], json!("token"));

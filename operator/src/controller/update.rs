@@ -4,15 +4,23 @@
 //! and tells the build which tag the pod runs and which backup a rollback restores.
 
 use k8s_openapi::{
-    api::core::v1::{Pod, Secret},
+    api::{
+        batch::v1::Job,
+        core::v1::{ConfigMap, Pod, Secret},
+    },
     apimachinery::pkg::apis::meta::v1::Condition,
     jiff::Timestamp,
 };
-use kube::{Api, ResourceExt, api::DeleteParams, runtime::events::EventType};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+    runtime::events::EventType,
+};
 use oci_client::secrets::RegistryAuth;
 use openclaw_api::{
     OpenClawClusterDefaultsSpec, OpenClawInstance, SupervisorReport,
     backup::{BackupReason, BackupState, RestoreState},
+    config_check::ConfigVerdict,
     instance::{
         image::DEFAULT_TAG,
         status::{AutoUpdateStatus, UpdatePhase},
@@ -22,11 +30,14 @@ use openclaw_api::{
 
 use super::{Context, backup, events::publish, stores::key};
 use crate::{
-    build::{RollbackRestore, UpdateView, image_registry, pod::openclaw, spec_image},
+    build::{
+        BuildContext, FIELD_MANAGER, NodeAgent, RollbackRestore, UpdateView, config_check,
+        image_registry, pod::openclaw, spec_image,
+    },
     metrics::UpdateLabels,
     update::{
         conditions,
-        machine::{self, BackupAnswer, Base, Check, Facts, PodView, RestoreAnswer},
+        machine::{self, BackupAnswer, Base, Check, CheckAnswer, Facts, PodView, RestoreAnswer},
         registry,
         version::{self, Target},
     },
@@ -72,7 +83,8 @@ pub async fn step(
     let name = instance.name_any();
     let gateway_version = report.and_then(|r| r.versions.get("openclaw").cloned());
 
-    let check = if machine::check_due(spec, &base, previous, now) {
+    // A suspended instance starts no update (there is no pod to roll); one in flight finishes.
+    let check = if !instance.spec.suspend && machine::check_due(spec, &base, previous, now) {
         let reference = image.reference(image_registry(instance, defaults).as_deref());
         let current = machine::current_version(previous, &base, gateway_version.as_deref());
         Some(
@@ -91,6 +103,12 @@ pub async fn step(
         None
     };
     let phase = previous.and_then(|s| s.update_phase);
+    let config_check = match (phase, previous) {
+        (Some(UpdatePhase::CheckingConfig), Some(status)) => {
+            Some(config_check(ctx, instance, defaults, status, now).await)
+        }
+        _ => None,
+    };
     let backup = match (phase, previous) {
         (Some(UpdatePhase::BackingUp), Some(status)) => {
             Some(pre_update_backup(ctx, &ns, &name, status_port, status).await)
@@ -118,6 +136,7 @@ pub async fn step(
         resume,
         backups,
         check,
+        config_check,
         backup,
         pod,
     };
@@ -221,6 +240,148 @@ async fn check(
         _ => None,
     };
     Check::Listed { tags, digest }
+}
+
+/// The config check of `status.pendingVersion`: its Job created (replacing one of another
+/// check), then its verdict read from the pod's termination message; the Job and its ConfigMap
+/// are deleted once read.
+async fn config_check(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    defaults: Option<&OpenClawClusterDefaultsSpec>,
+    status: &AutoUpdateStatus,
+    now: Timestamp,
+) -> CheckAnswer {
+    let ns = instance.namespace().unwrap_or_default();
+    let name = config_check::name(&instance.name_any());
+    let id = machine::check_id(status);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let existing = match jobs.get_opt(&name).await {
+        Ok(existing) => existing,
+        Err(error) => return CheckAnswer::Failed(format!("reading Job {name}: {error}")),
+    };
+    let job = match existing {
+        Some(job) if job.annotations().get(config_check::CHECK_ID_ANNOTATION) == Some(&id) => job,
+        Some(_) => {
+            // Another check's Job (an earlier version's): never read as this one's.
+            let _ = jobs.delete(&name, &background()).await;
+            return CheckAnswer::Waiting;
+        }
+        None => return create_check(ctx, instance, defaults, status, &id).await,
+    };
+    let job_status = job.status.clone().unwrap_or_default();
+    let answer = if job_status.succeeded.unwrap_or(0) > 0 {
+        CheckAnswer::Passed
+    } else if job_status.failed.unwrap_or(0) > 0 {
+        verdict(ctx, &ns, &name, &job_status).await
+    } else {
+        let since = status.update_phase_since.as_ref().map_or(now, |t| t.0);
+        let waited = now.as_second() - since.as_second();
+        // The Job's own deadline fails it first; this covers a Job that never got a pod.
+        if waited > config_check::DEADLINE_SECONDS + 120 {
+            CheckAnswer::Failed(format!("the check did not finish within {waited} s"))
+        } else {
+            return CheckAnswer::Waiting;
+        }
+    };
+    let _ = jobs.delete(&name, &background()).await;
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let _ = maps.delete(&name, &DeleteParams::default()).await;
+    answer
+}
+
+fn background() -> DeleteParams {
+    DeleteParams {
+        propagation_policy: Some(kube::api::PropagationPolicy::Background),
+        ..DeleteParams::default()
+    }
+}
+
+/// Creates the check's ConfigMap and Job, rendered for the pending version.
+async fn create_check(
+    ctx: &Context,
+    instance: &OpenClawInstance,
+    defaults: Option<&OpenClawClusterDefaultsSpec>,
+    status: &AutoUpdateStatus,
+    id: &str,
+) -> CheckAnswer {
+    let build = BuildContext {
+        instance,
+        defaults,
+        runtime_image: &ctx.settings.runtime_image,
+        operator_namespace: &ctx.settings.operator_namespace,
+        inputs_hash: "",
+        service_monitor_crd: false,
+        node_agent: NodeAgent::default(),
+        update: UpdateView {
+            tag: status.pending_version.clone(),
+            rollback_restore: None,
+        },
+    };
+    let (config_map, job) = match config_check::check(&build, id) {
+        Ok(objects) => objects,
+        Err(error) => return CheckAnswer::Failed(error.to_string()),
+    };
+    let ns = instance.namespace().unwrap_or_default();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let name = config_check::name(&instance.name_any());
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    if let Err(error) = maps.patch(&name, &params, &Patch::Apply(&config_map)).await {
+        return CheckAnswer::Failed(format!("applying ConfigMap {name}: {error}"));
+    }
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    if let Err(error) = jobs.patch(&name, &params, &Patch::Apply(&job)).await {
+        return CheckAnswer::Failed(format!("applying Job {name}: {error}"));
+    }
+    CheckAnswer::Waiting
+}
+
+/// The verdict of a failed check Job: its pod's termination message, else the Job's reason.
+async fn verdict(
+    ctx: &Context,
+    ns: &str,
+    job: &str,
+    status: &k8s_openapi::api::batch::v1::JobStatus,
+) -> CheckAnswer {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+        .await;
+    let message = listed.ok().and_then(|list| {
+        list.items.into_iter().find_map(|pod| {
+            pod.status?
+                .container_statuses?
+                .into_iter()
+                .find(|c| c.name == config_check::CONTAINER)?
+                .state?
+                .terminated?
+                .message
+        })
+    });
+    if let Some(verdict) = message
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<ConfigVerdict>(m).ok())
+    {
+        return match (verdict.valid, &verdict.error) {
+            (true, _) => CheckAnswer::Passed,
+            (false, None) => CheckAnswer::Refused(verdict.summary()),
+            (false, Some(error)) => CheckAnswer::Failed(error.clone()),
+        };
+    }
+    let reason = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Failed" && c.status == "True")
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default()
+            )
+        })
+        .unwrap_or_else(|| "the check pod left no verdict".to_owned());
+    CheckAnswer::Failed(reason)
 }
 
 /// The credentials the image's pull secrets give for `host`; anonymous when none does.

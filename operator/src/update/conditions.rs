@@ -47,6 +47,11 @@ fn available(status: &AutoUpdateStatus) -> Condition {
     let current = status.current_version.as_deref();
     let pending = status.pending_version.as_deref().unwrap_or("?");
     let (ok, reason, message) = match (status.update_phase, current) {
+        (Some(UpdatePhase::CheckingConfig), _) => (
+            true,
+            "CheckingConfig",
+            format!("{pending} is available; its image is checking this instance's configuration"),
+        ),
         (Some(UpdatePhase::BackingUp), _) => (
             true,
             "BackingUp",
@@ -78,6 +83,9 @@ fn available(status: &AutoUpdateStatus) -> Condition {
             ),
         ),
         (None, Some(current)) => match (&status.last_error, &status.latest_version) {
+            (Some(error), _) if status.failed_reason.as_deref() == Some("ConfigRefused") => {
+                (false, "ConfigRefused", error.clone())
+            }
             (Some(error), _) if status.failed_version.is_some() => (
                 false,
                 "UpdateFailed",

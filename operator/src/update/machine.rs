@@ -59,6 +59,19 @@ pub enum BackupAnswer {
     Failed(String),
 }
 
+/// What the new image said of the configuration rendered for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckAnswer {
+    /// The check runs (or its Job is being created).
+    Waiting,
+    /// Accepted.
+    Passed,
+    /// Refused: the keys and why.
+    Refused(String),
+    /// The check could not run (the image did not pull, the Job timed out).
+    Failed(String),
+}
+
 /// A restore the rollback asked the pod for, as its supervisor reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestoreAnswer {
@@ -95,6 +108,8 @@ pub struct Facts<'a> {
     pub backups: bool,
     /// The registry's answer, when a check was due and made.
     pub check: Option<Check>,
+    /// The config check's answer, while checking.
+    pub config_check: Option<CheckAnswer>,
     /// The pre-update backup's answer, while backing up.
     pub backup: Option<BackupAnswer>,
     pub pod: PodView,
@@ -180,6 +195,11 @@ pub fn current_version(
         })
 }
 
+/// The id of the config check of `status.pendingVersion`.
+pub fn check_id(status: &AutoUpdateStatus) -> String {
+    request_id("check", status)
+}
+
 /// The id of the backup auto-update asks for before moving to `status.pendingVersion`.
 pub fn backup_id(status: &AutoUpdateStatus) -> String {
     request_id("update", status)
@@ -219,6 +239,7 @@ pub fn decide(previous: Option<&AutoUpdateStatus>, facts: &Facts<'_>) -> Decisio
     resume_if_asked(&mut status, facts, &mut decision);
     match status.update_phase {
         None => idle(&mut status, facts, &mut decision),
+        Some(UpdatePhase::CheckingConfig) => checking_config(&mut status, facts, &mut decision),
         Some(UpdatePhase::BackingUp) => backing_up(&mut status, facts, &mut decision),
         Some(UpdatePhase::RollingOut) => rolling_out(&mut status, facts, &mut decision),
         Some(UpdatePhase::RollingBack) => rolling_back(&mut status, facts, &mut decision),
@@ -257,6 +278,7 @@ fn resume_if_asked(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &
         status.paused = None;
         status.rollback_count = 0;
         status.failed_version = None;
+        status.failed_reason = None;
         decision.notes.push(Note {
             warning: false,
             reason: "AutoUpdateResumed",
@@ -316,6 +338,7 @@ fn idle(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut Decisio
         }
         // A newer release than the one that failed: try it.
         status.failed_version = None;
+        status.failed_reason = None;
     }
     let digest = match digest {
         Some(Ok(digest)) => digest.clone(),
@@ -333,12 +356,54 @@ fn idle(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut Decisio
     decision.notes.push(Note {
         warning: false,
         reason: "AutoUpdateStarted",
-        message: format!("updating from {current} to {tag}"),
+        message: format!(
+            "updating from {current} to {tag}: checking the configuration with {tag}'s image first"
+        ),
     });
-    if facts.spec.backup_before_update && facts.backups {
-        enter(status, UpdatePhase::BackingUp, facts.now);
-    } else {
-        roll_out(status, facts.now, decision);
+    enter(status, UpdatePhase::CheckingConfig, facts.now);
+}
+
+/// The new image's verdict on the configuration: nothing rolls before it accepts it.
+fn checking_config(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut Decision) {
+    let version = status.pending_version.clone().unwrap_or_default();
+    match &facts.config_check {
+        Some(CheckAnswer::Passed) => {
+            if facts.spec.backup_before_update && facts.backups {
+                enter(status, UpdatePhase::BackingUp, facts.now);
+            } else {
+                roll_out(status, facts.now, decision);
+            }
+        }
+        Some(CheckAnswer::Refused(why)) => {
+            status.failed_version = Some(version.clone());
+            status.failed_reason = Some("ConfigRefused".into());
+            status.last_error = Some(format!(
+                "{version} refuses this instance's configuration, nothing was rolled: {why}"
+            ));
+            abort(status);
+            decision.counted.push("refused");
+            decision.notes.push(Note {
+                warning: true,
+                reason: "AutoUpdateConfigRefused",
+                message: format!(
+                    "not updating to {version}: its image refuses the configuration: {why}"
+                ),
+            });
+        }
+        Some(CheckAnswer::Failed(why)) => {
+            status.last_error = Some(format!(
+                "the configuration check of {version} failed: {why}"
+            ));
+            abort(status);
+            decision.notes.push(Note {
+                warning: true,
+                reason: "AutoUpdateAborted",
+                message: format!(
+                    "not updating to {version}: its configuration check could not run: {why}"
+                ),
+            });
+        }
+        Some(CheckAnswer::Waiting) | None => {}
     }
 }
 
@@ -407,8 +472,8 @@ fn rolling_out(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut 
         status.current_version = Some(pending.clone());
         status.rollback_count = 0;
         status.failed_version = None;
+        status.failed_reason = None;
         status.last_error = None;
-        status.pre_update_backup = None;
         abort(status);
         decision.notes.push(Note {
             warning: false,
@@ -443,6 +508,7 @@ fn rolling_out(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut 
     };
     status.last_error = Some(why.clone());
     status.failed_version = Some(pending.clone());
+    status.failed_reason = Some("Unhealthy".into());
     if facts.spec.rollback_on_failure {
         let previous = status.previous_version.clone().unwrap_or_default();
         decision.notes.push(Note {
@@ -515,7 +581,6 @@ fn rolling_back(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut
     decision.counted.push("rolled_back");
     status.current_version = Some(previous);
     failed(status, facts, decision);
-    status.pre_update_backup = None;
     abort(status);
 }
 
@@ -582,9 +647,24 @@ mod tests {
             resume: None,
             backups: true,
             check: None,
+            config_check: None,
             backup: None,
             pod: PodView::default(),
         }
+    }
+
+    /// Past the config check of the update `status` started.
+    fn checked(
+        spec: &AutoUpdateSpec,
+        status: &AutoUpdateStatus,
+        now: i64,
+        backups: bool,
+    ) -> AutoUpdateStatus {
+        assert_eq!(status.update_phase, Some(UpdatePhase::CheckingConfig));
+        let mut f = facts(spec, now);
+        f.backups = backups;
+        f.config_check = Some(CheckAnswer::Passed);
+        step(Some(status), &f).0
     }
 
     fn listed(tags: &[&str]) -> Option<Check> {
@@ -624,7 +704,8 @@ mod tests {
     fn rolling(spec: &AutoUpdateSpec) -> AutoUpdateStatus {
         let mut f = facts(spec, 0);
         f.check = listed(&["latest", "2026.9.5", "2026.9.6", "2026.10.0-beta.1"]);
-        let (backing_up, _) = step(None, &f);
+        let (checking, _) = step(None, &f);
+        let backing_up = checked(spec, &checking, 10, true);
         let mut f = facts(spec, 30);
         f.backup = Some(BackupAnswer::Succeeded("ns/a/update.tar.zst".into()));
         step(Some(&backing_up), &f).0
@@ -636,7 +717,7 @@ mod tests {
         let mut f = facts(&spec, 0);
         f.check = listed(&["latest", "2026.9.5", "2026.9.6", "2026.10.0-beta.1"]);
         let (status, decision) = step(None, &f);
-        assert_eq!(status.update_phase, Some(UpdatePhase::BackingUp));
+        assert_eq!(status.update_phase, Some(UpdatePhase::CheckingConfig));
         assert_eq!(
             status.pending_version.as_deref(),
             Some("2026.9.6"),
@@ -647,6 +728,11 @@ mod tests {
         assert_eq!(status.running_tag, None, "nothing rolls before the backup");
         assert_eq!(reasons(&decision), ["AutoUpdateStarted"]);
         assert!(decision.soon);
+        let mut f = facts(&spec, 5);
+        f.config_check = Some(CheckAnswer::Waiting);
+        assert_eq!(step(Some(&status), &f).0, status, "waits for the check");
+        let status = checked(&spec, &status, 8, true);
+        assert_eq!(status.update_phase, Some(UpdatePhase::BackingUp));
 
         let mut f = facts(&spec, 10);
         f.backup = Some(BackupAnswer::Waiting);
@@ -760,6 +846,41 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_configuration_rolls_nothing_and_names_the_key_and_version() {
+        let spec = spec();
+        let mut f = facts(&spec, 0);
+        f.check = listed(&["2026.9.5", "2026.9.6"]);
+        let (checking, _) = step(None, &f);
+        let mut f = facts(&spec, 20);
+        f.config_check = Some(CheckAnswer::Refused(
+            r#"gateway: Unrecognized key: "bogus""#.into(),
+        ));
+        let (refused, decision) = step(Some(&checking), &f);
+        assert_eq!(
+            (refused.update_phase, refused.running_tag.clone()),
+            (None, None)
+        );
+        assert_eq!(refused.failed_version.as_deref(), Some("2026.9.6"));
+        assert_eq!(refused.failed_reason.as_deref(), Some("ConfigRefused"));
+        let error = refused.last_error.clone().unwrap_or_default();
+        assert!(
+            error.contains("2026.9.6") && error.contains("gateway: Unrecognized key"),
+            "{error}"
+        );
+        assert_eq!(reasons(&decision), ["AutoUpdateConfigRefused"]);
+        assert_eq!(decision.counted, ["refused"]);
+        assert_eq!(refused.rollback_count, 0, "nothing was rolled");
+        // The same release is not checked again; a check that could not run is retried later.
+        let mut f = facts(&spec, 90_000);
+        f.check = listed(&["2026.9.5", "2026.9.6"]);
+        assert_eq!(step(Some(&refused), &f).0.update_phase, None);
+        let mut f = facts(&spec, 20);
+        f.config_check = Some(CheckAnswer::Failed("ImagePullBackOff".into()));
+        let (aborted, _) = step(Some(&checking), &f);
+        assert_eq!((aborted.update_phase, aborted.failed_version), (None, None));
+    }
+
+    #[test]
     fn a_failed_rollback_restore_pauses_closed() {
         let spec = spec();
         let rolling = rolling(&spec);
@@ -860,12 +981,14 @@ mod tests {
         let mut f = facts(&spec, 0);
         f.backups = false;
         f.check = listed(&["2026.9.6"]);
-        let (status, _) = step(None, &f);
+        let (checking, _) = step(None, &f);
+        let status = checked(&spec, &checking, 5, false);
         assert_eq!(status.update_phase, Some(UpdatePhase::RollingOut));
 
         let mut f = facts(&spec, 0);
         f.check = listed(&["2026.9.6"]);
-        let (backing_up, _) = step(None, &f);
+        let (checking, _) = step(None, &f);
+        let backing_up = checked(&spec, &checking, 5, true);
         let mut f = facts(&spec, 20);
         f.backup = Some(BackupAnswer::Failed("bucket unreachable".into()));
         let (aborted, decision) = step(Some(&backing_up), &f);

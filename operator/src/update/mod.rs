@@ -1,10 +1,11 @@
 //! Auto-update: the tags of an instance's repository (`registry`, one listing per repository
 //! per interval shared by every instance, `lookups`), which version it may move to
-//! (`version`), the state machine of an update (`machine`: backup, roll, health, rollback as
+//! (`version`), the configuration key changes between releases (`key_changes`), the state machine of an update (`machine`: backup, roll, health, rollback as
 //! one unit, pause) and the conditions it reports (`conditions`). The controller's step
 //! (`controller::update`) does the I/O.
 
 pub mod conditions;
+pub mod key_changes;
 pub mod lookups;
 pub mod machine;
 pub mod registry;

@@ -21,7 +21,7 @@ pub mod config;
 pub mod dag;
 mod env;
 pub mod exec;
-mod fsutil;
+pub(crate) mod fsutil;
 pub mod gateway_token;
 pub mod gpu;
 mod http;

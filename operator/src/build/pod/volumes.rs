@@ -96,10 +96,16 @@ pub fn ca_mount(ctx: &BuildContext<'_>) -> Option<VolumeMount> {
 /// `openclaw-config`: the instance's ConfigMap at the root, the CA bundle at `ca/ca-bundle.crt`
 /// and the user's configuration at `user-config/<key>`, in one read-only projected volume.
 fn config(ctx: &BuildContext<'_>) -> Volume {
+    config_from(ctx, &names::config_map(ctx.name()))
+}
+
+/// [`config`] with the plan of ConfigMap `plan` (auto-update's config check renders one for
+/// the new version).
+pub fn config_from(ctx: &BuildContext<'_>, plan: &str) -> Volume {
     let spec = ctx.spec();
     let mut sources = vec![VolumeProjection {
         config_map: Some(ConfigMapProjection {
-            name: names::config_map(ctx.name()),
+            name: plan.to_owned(),
             ..ConfigMapProjection::default()
         }),
         ..VolumeProjection::default()
