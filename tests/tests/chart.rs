@@ -363,6 +363,8 @@ async fn alerts_link_to_existing_runbooks_and_production_objects_render() -> any
     assert_eq!(
         alerts,
         [
+            "OpenClawAutoUpdatePaused",
+            "OpenClawAutoUpdateRolledBack",
             "OpenClawBackupFailing",
             "OpenClawInstanceDegraded",
             "OpenClawInstanceFailed",
