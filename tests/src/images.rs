@@ -100,15 +100,16 @@ async fn copy_manifest(client: &Client, from: &Reference, to: &Reference) -> Res
     Ok(digest)
 }
 
-/// Pushes to `to` the image `from` with one more layer holding `path` (absolute, in the image)
-/// with `content` and mode `mode`; returns the new image's digest.
-pub async fn with_file(
+/// A file of a layer: absolute path in the image, mode, content.
+pub type File<'a> = (&'a str, u32, &'a [u8]);
+
+/// Pushes to `to` the image `from` with one more layer holding `files`; returns the new image's
+/// digest.
+pub async fn with_files(
     client: &Client,
     from: &str,
     to: &str,
-    path: &str,
-    mode: u32,
-    content: &[u8],
+    files: &[File<'_>],
 ) -> Result<String> {
     let (from, to) = (reference(from)?, reference(to)?);
     let auth = RegistryAuth::Anonymous;
@@ -139,17 +140,18 @@ pub async fn with_file(
         }
         None => from,
     };
-    // The layer: one file (and its parent directories), gzipped.
+    // The layer: the files, gzipped (their directories exist in the image).
     let mut tar = tar::Builder::new(Vec::new());
-    let relative = path.trim_start_matches('/');
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(mode);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_cksum();
-    tar.append_data(&mut header, relative, content)?;
+    for (path, mode, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(*mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path.trim_start_matches('/'), *content)?;
+    }
     let tar = tar.into_inner()?;
     let diff_id = sha256(&tar);
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -172,7 +174,8 @@ pub async fn with_file(
         .context("config without rootfs.diff_ids")?
         .push(json!(diff_id));
     if let Some(history) = config["history"].as_array_mut() {
-        history.push(json!({"created_by": format!("openclaw tests: replaced {path}")}));
+        let paths: Vec<&str> = files.iter().map(|(path, _, _)| *path).collect();
+        history.push(json!({"created_by": format!("openclaw tests: {}", paths.join(", "))}));
     }
     let config_bytes = serde_json::to_vec(&config)?;
     let new_config = sha256(&config_bytes);

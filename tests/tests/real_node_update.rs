@@ -25,14 +25,19 @@ const NAME: &str = "updater";
 const REFUSED: &str = "refused";
 const STATE_DIR: &str = "/home/node/.openclaw";
 
-/// A release whose one-way state migration crashes the gateway before its port binds, as
-/// OpenClaw 2026.9.5's did on many gateways: it marks the state as migrated, then exits.
-const BROKEN_GATEWAY: &str = r#"import { mkdirSync, writeFileSync } from "node:fs";
-const dir = process.env.OPENCLAW_STATE_DIR || `${process.env.HOME}/.openclaw`;
-mkdirSync(dir, { recursive: true });
-writeFileSync(`${dir}/migrated-by-2026.9.7`, "state schema v9\n");
-console.error("[gateway] state migration to 2026.9.7 failed: SqliteError: no such column: sessions.agent_ref");
-process.exit(1);
+/// 2026.9.7, as a test builds it from 2026.9.6: every command works as before (its own launcher
+/// is kept beside), but the gateway's one-way state migration crashes it before its port binds,
+/// as 2026.9.5's did on many gateways: it marks the state as migrated, then exits.
+const BROKEN_LAUNCHER: &str = r#"#!/usr/bin/env node
+import { mkdirSync, writeFileSync } from "node:fs";
+if (process.argv.slice(2).includes("gateway")) {
+  const dir = process.env.OPENCLAW_STATE_DIR || `${process.env.HOME}/.openclaw`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/migrated-by-2026.9.7`, "state schema v9\n");
+  console.error("[gateway] state migration to 2026.9.7 failed: SqliteError: no such column: sessions.agent_ref");
+  process.exit(1);
+}
+await import("./openclaw-2026.9.6.mjs");
 "#;
 
 async fn update_status(cluster: &TestCluster, ns: &str) -> Result<AutoUpdateStatus> {
@@ -248,13 +253,19 @@ async fn auto_update_rolls_forward_on_the_new_image_and_back_with_the_backup() -
     )?;
 
     // 2. 2026.9.7 crashes in its state migration: rolled back with the pre-update backup.
-    let broken = images::with_file(
+    let launcher = std::fs::read(
+        openclaw_testkit::location::gateway_tools()
+            .map_err(anyhow::Error::msg)?
+            .openclaw,
+    )?;
+    let broken = images::with_files(
         &registry,
         &format!("{repository}:2026.9.6"),
         &format!("{repository}:2026.9.7"),
-        "/app/openclaw.mjs",
-        0o644,
-        BROKEN_GATEWAY.as_bytes(),
+        &[
+            ("/app/openclaw-2026.9.6.mjs", 0o644, &launcher),
+            ("/app/openclaw.mjs", 0o755, BROKEN_LAUNCHER.as_bytes()),
+        ],
     )
     .await?;
     let pushed = Instant::now();

@@ -8,7 +8,10 @@ use k8s_openapi::{
 use openclaw_api::{
     SupervisorReport,
     backup::RestoreState,
-    instance::{OpenClawInstanceStatus, Phase, status::condition},
+    instance::{
+        OpenClawInstanceStatus, Phase,
+        status::{UpdatePhase, condition},
+    },
 };
 
 use super::{backup_status as backup, supervisor::failed_steps};
@@ -101,10 +104,13 @@ pub fn phase(previous: Option<Phase>, obs: &Observations) -> Phase {
         .as_ref()
         .and_then(|r| r.backup.restore.as_ref())
         .is_some_and(|r| r.state == RestoreState::Running);
-    let updating = obs
-        .auto_update
-        .as_ref()
-        .is_some_and(|u| u.update_phase.is_some());
+    // The pod is being replaced by auto-update (checking and backing up leave it serving).
+    let updating = obs.auto_update.as_ref().is_some_and(|u| {
+        matches!(
+            u.update_phase,
+            Some(UpdatePhase::RollingOut | UpdatePhase::RollingBack)
+        )
+    });
     match obs.workload {
         _ if restoring => Phase::Restoring,
         _ if updating => Phase::Updating,
