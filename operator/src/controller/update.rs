@@ -75,8 +75,18 @@ pub async fn step(
         (Some(_), _) => Base::Digest,
         (None, tag) => Base::Tag(tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_owned())),
     };
+    // Off (and nothing in flight): the version it moved to stays, nothing new is looked for.
+    // Going back to the spec's own tag is the user's move (a downgrade may meet a migrated
+    // workspace), made by changing `spec.image.tag`.
     if !spec.enabled && previous.is_none_or(|s| s.update_phase.is_none()) {
-        return Outcome::default();
+        return Outcome {
+            status: previous.cloned(),
+            view: UpdateView {
+                tag: running_tag_override(&base, previous),
+                rollback_restore: None,
+            },
+            ..Outcome::default()
+        };
     }
     let now = Timestamp::now();
     let ns = instance.namespace().unwrap_or_default();
@@ -162,9 +172,7 @@ pub async fn step(
     }
     let status = decision.status;
     let view = UpdateView {
-        tag: machine::running_tag(&base, status.as_ref())
-            .filter(|tag| matches!(&base, Base::Tag(t) if t != tag))
-            .map(str::to_owned),
+        tag: running_tag_override(&base, status.as_ref()),
         rollback_restore: status.as_ref().and_then(|s| {
             let key = s.pre_update_backup.clone()?;
             (s.update_phase == Some(UpdatePhase::RollingBack)).then(|| RollbackRestore {
@@ -183,6 +191,13 @@ pub async fn step(
         status,
         view,
     }
+}
+
+/// The tag the pod runs instead of the spec's, when auto-update moved it.
+fn running_tag_override(base: &Base, status: Option<&AutoUpdateStatus>) -> Option<String> {
+    machine::running_tag(base, status)
+        .filter(|tag| matches!(base, Base::Tag(t) if t != tag))
+        .map(str::to_owned)
 }
 
 /// Lists the repository's tags (shared per repository and identity) and resolves the digest of

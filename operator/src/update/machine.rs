@@ -230,10 +230,8 @@ pub fn decide(previous: Option<&AutoUpdateStatus>, facts: &Facts<'_>) -> Decisio
     // An update in flight finishes even if auto-update was just turned off (a half-rolled pod
     // must not be left behind), but no new one starts.
     if status.update_phase.is_none() && (!facts.spec.enabled || facts.base == Base::Digest) {
-        decision.status = (facts.spec.enabled && previous.is_some()).then_some(status);
-        if facts.spec.enabled {
-            decision.status.get_or_insert_with(|| fresh(&facts.base));
-        }
+        // Off: what it moved to stays (the spec's tag comes back when the user changes it).
+        decision.status = (facts.spec.enabled || previous.is_some()).then_some(status);
         return decision;
     }
     resume_if_asked(&mut status, facts, &mut decision);
@@ -1022,6 +1020,22 @@ mod tests {
         let (known, _) = step(None, &f);
         assert_eq!(known.current_version.as_deref(), Some("2026.9.6"));
         assert_eq!(known.update_phase, None, "up to date");
+    }
+
+    #[test]
+    fn turned_off_it_keeps_the_version_it_moved_to() {
+        let spec = spec();
+        let mut f = facts(&spec, 60);
+        f.pod = new_pod(true);
+        let (updated, _) = step(Some(&rolling(&spec)), &f);
+        let off = AutoUpdateSpec::default();
+        let (kept, decision) = step(Some(&updated), &facts(&off, 100));
+        assert_eq!(kept, updated);
+        assert!(decision.notes.is_empty());
+        assert_eq!(
+            running_tag(&Base::Tag("2026.9.5".into()), Some(&kept)),
+            Some("2026.9.6")
+        );
     }
 
     #[test]
