@@ -45,3 +45,20 @@ pub async fn credentials(cluster: &TestCluster, ns: &str, s3: &SeaweedFs) -> Res
     )
     .await
 }
+
+/// Annotates instance `ns/name` to be deleted without a final backup (a test's namespace goes
+/// with the test, its store too).
+pub fn skip_final_backup(cluster: &TestCluster, ns: &str, name: &str) -> Result<()> {
+    cluster.kubectl(
+        &[
+            "annotate",
+            "openclawinstance",
+            name,
+            "-n",
+            ns,
+            &format!("{}=true", openclaw_api::backup::SKIP_BACKUP_ANNOTATION),
+        ],
+        None,
+    )?;
+    Ok(())
+}

@@ -165,8 +165,8 @@ impl ChartOperator {
         })
     }
 
-    /// The name of the operator pod that is Ready (the one holding the Lease with one replica).
-    pub fn pod(&self) -> Result<String> {
+    /// The names of the running operator pods.
+    fn running_pods(&self) -> Result<Vec<String>> {
         let names = self.cluster.kubectl(
             &[
                 "get",
@@ -181,32 +181,22 @@ impl ChartOperator {
             ],
             None,
         )?;
-        names
-            .split_whitespace()
+        Ok(names.split_whitespace().map(str::to_owned).collect())
+    }
+
+    /// The name of the operator pod that is Ready (the one holding the Lease with one replica).
+    pub fn pod(&self) -> Result<String> {
+        self.running_pods()?
+            .into_iter()
             .next()
-            .map(str::to_owned)
             .context("no running operator pod")
     }
 
     /// The `/metrics` of every running operator pod, one after the other (the Lease holder's
     /// among them), through the API server's pod proxy.
     pub fn metrics(&self) -> Result<String> {
-        let names = self.cluster.kubectl(
-            &[
-                "get",
-                "pods",
-                "-n",
-                &self.namespace,
-                "-l",
-                "app.kubernetes.io/name=openclaw-operator",
-                "--field-selector=status.phase=Running",
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ],
-            None,
-        )?;
         let mut all = String::new();
-        for pod in names.split_whitespace() {
+        for pod in self.running_pods()? {
             all.push_str(&self.cluster.kubectl(
                 &[
                     "get",

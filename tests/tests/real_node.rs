@@ -16,7 +16,6 @@ use kube::{
     Api,
     api::{Patch, PatchParams},
 };
-use openclaw_api::backup::SKIP_BACKUP_ANNOTATION;
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
     TestCluster, backup, instances,
@@ -808,17 +807,7 @@ async fn a_deleted_agent_is_backed_up_from_its_pod_and_restored_into_a_new_one()
         instance.status.and_then(|s| s.restored_from).as_deref(),
         Some(source.as_str())
     );
-    cluster.kubectl(
-        &[
-            "annotate",
-            "openclawinstance",
-            "restored",
-            "-n",
-            &ns.name,
-            &format!("{SKIP_BACKUP_ANNOTATION}=true"),
-        ],
-        None,
-    )?;
+    backup::skip_final_backup(&cluster, &ns.name, "restored")?;
     Ok(())
 }
 

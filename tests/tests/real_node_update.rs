@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
 use kube::Api;
-use openclaw_api::{backup::SKIP_BACKUP_ANNOTATION, instance::status::AutoUpdateStatus};
+use openclaw_api::instance::status::AutoUpdateStatus;
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
     TestCluster, backup, images, instances,
@@ -68,16 +68,16 @@ async fn image_id(cluster: &TestCluster, ns: &str) -> Result<String> {
         .context("no openclaw container status")
 }
 
-/// Waits until auto-update is idle again with `current` running.
+/// Waits until auto-update is idle again with `current` running, and the instance Running.
 async fn settled_on(
     cluster: &TestCluster,
     ns: &str,
     current: &str,
-    timeout: Duration,
+    operator: &ChartOperator,
 ) -> Result<AutoUpdateStatus> {
-    wait::until(
+    let status = wait::until(
         &format!("auto-update settled on {current}"),
-        timeout,
+        Duration::from_secs(600),
         || async {
             let status = update_status(cluster, ns).await?;
             Ok((status.update_phase.is_none()
@@ -87,6 +87,15 @@ async fn settled_on(
         },
     )
     .await
+    .with_context(|| {
+        format!(
+            "events:\n{}\noperator log:\n{}",
+            events(cluster, ns),
+            operator.logs()
+        )
+    })?;
+    running(cluster, ns, NAME).await?;
+    Ok(status)
 }
 
 fn events(cluster: &TestCluster, ns: &str) -> String {
@@ -153,16 +162,7 @@ async fn auto_update_rolls_forward_on_the_new_image_and_back_with_the_backup() -
 
     // 1. 2026.9.5 → 2026.9.6: backed up first, rolled, confirmed on the new image.
     let started = Instant::now();
-    let status = settled_on(&cluster, &ns.name, "2026.9.6", Duration::from_secs(600))
-        .await
-        .with_context(|| {
-            format!(
-                "events:\n{}\noperator log:\n{}",
-                events(&cluster, &ns.name),
-                operator.logs()
-            )
-        })?;
-    running(&cluster, &ns.name, NAME).await?;
+    let status = settled_on(&cluster, &ns.name, "2026.9.6", &operator).await?;
     println!(
         "{NAME}: 2026.9.5 → 2026.9.6 in {:.1} s (from apply)",
         seconds(started)
@@ -277,16 +277,7 @@ async fn auto_update_rolls_forward_on_the_new_image_and_back_with_the_backup() -
     })
     .await
     .with_context(|| format!("events:\n{}", events(&cluster, &ns.name)))?;
-    let status = settled_on(&cluster, &ns.name, "2026.9.6", Duration::from_secs(600))
-        .await
-        .with_context(|| {
-            format!(
-                "events:\n{}\noperator log:\n{}",
-                events(&cluster, &ns.name),
-                operator.logs()
-            )
-        })?;
-    running(&cluster, &ns.name, NAME).await?;
+    let status = settled_on(&cluster, &ns.name, "2026.9.6", &operator).await?;
     println!(
         "{NAME}: 2026.9.7 pushed, tried, rolled back with its backup in {:.1} s",
         seconds(pushed)
@@ -350,17 +341,7 @@ async fn auto_update_rolls_forward_on_the_new_image_and_back_with_the_backup() -
     }
     // The namespace goes with the test: no final backups.
     for name in [NAME, REFUSED] {
-        cluster.kubectl(
-            &[
-                "annotate",
-                "openclawinstance",
-                name,
-                "-n",
-                &ns.name,
-                &format!("{SKIP_BACKUP_ANNOTATION}=true"),
-            ],
-            None,
-        )?;
+        backup::skip_final_backup(&cluster, &ns.name, name)?;
     }
     Ok(())
 }
