@@ -9,7 +9,7 @@
 
 use std::{fs, path::Path, process::Command};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 use super::{
     cache,
@@ -59,6 +59,37 @@ pub fn rootfs_layer() -> Result<cache::CachedLayer> {
         );
         Ok(blob)
     })
+}
+
+/// Debian's CA bundle (`/etc/ssl/certs/ca-certificates.crt`, from `ca-certificates`), read from
+/// the cached base layer.
+pub fn ca_bundle() -> Result<Vec<u8>> {
+    let layer = rootfs_layer()?;
+    let file =
+        fs::File::open(&layer.path).with_context(|| format!("opening {}", layer.path.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        if path == super::rust::CA_BUNDLE_PATH && entry.header().entry_type().is_file() {
+            let mut bundle = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bundle)?;
+            ensure!(
+                bundle.starts_with(b"-----BEGIN CERTIFICATE-----"),
+                "/{path} of the Debian layer is not a PEM bundle"
+            );
+            return Ok(bundle);
+        }
+    }
+    bail!(
+        "the Debian layer {} has no /{}",
+        layer.path.display(),
+        super::rust::CA_BUNDLE_PATH
+    )
 }
 
 fn debootstrap(rootfs: &Path) -> Result<()> {

@@ -146,17 +146,21 @@ pub fn build(only: Option<Only>, profile: Profile) -> Result<Vec<BuiltImage>> {
         let bin = rust::build_static(&["openclaw-node"], profile)?;
         let node = rust::read_static(&bin.join(rust::NODE_PATH))?;
         println!("{}: static, {} bytes", rust::NODE_PATH, node.len());
+        // Public CA roots for the registries auto-update lists: Debian's bundle, from the
+        // OpenClaw images' own (cached) bookworm layer.
+        let ca_bundle = debian::ca_bundle()?;
         let hash = cache::input_hash(&[
             "operator",
             RUST_REVISION,
             VERSION,
             &layer::sha256(&operator),
             &layer::sha256(&node),
+            &layer::sha256(&ca_bundle),
         ]);
         built.push(rust_image(
             OPERATOR_REPOSITORY,
             &hash,
-            rust::operator_entries(operator, node),
+            rust::operator_entries(operator, node, ca_bundle),
             rust::operator_config(VERSION)?,
         )?);
     }

@@ -164,14 +164,21 @@ pub fn runtime_config(version: &str) -> Result<Config> {
         .build()?)
 }
 
-/// The operator image's one layer: the operator and the node agent (0755) and an empty `/tmp`
-/// (1777). The operator talks to the API server with the service account's CA bundle and the
-/// node agent carries its own TLS roots, so the image has no CA certificates.
-pub fn operator_entries(operator: Vec<u8>, node: Vec<u8>) -> Vec<Entry> {
+/// Where the operator image keeps the CA certificates (Debian's path, which TLS libraries probe).
+pub const CA_BUNDLE_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
+
+/// The operator image's one layer: the operator and the node agent (0755), an empty `/tmp`
+/// (1777) and Debian's CA bundle (0644). The operator talks to the API server with the service
+/// account's CA bundle, but to registries (auto-update's tag listings) with these public roots.
+pub fn operator_entries(operator: Vec<u8>, node: Vec<u8>, ca_bundle: Vec<u8>) -> Vec<Entry> {
     vec![
         Entry::file(OPERATOR_PATH, 0o755, operator),
         Entry::file(NODE_PATH, 0o755, node),
         Entry::dir("tmp", 0o1777),
+        Entry::dir("etc", 0o755),
+        Entry::dir("etc/ssl", 0o755),
+        Entry::dir("etc/ssl/certs", 0o755),
+        Entry::file(CA_BUNDLE_PATH, 0o644, ca_bundle),
     ]
 }
 
@@ -242,11 +249,26 @@ mod tests {
             Some(&["/openclaw-operator".to_owned()][..])
         );
         assert_eq!(config.cmd().as_deref(), Some(&["run".to_owned()][..]));
-        let paths: Vec<String> = operator_entries(b"\x7fELF".to_vec(), b"\x7fELF".to_vec())
-            .into_iter()
-            .map(|e| e.path)
-            .collect();
-        assert_eq!(paths, ["openclaw-operator", "openclaw-node", "tmp"]);
+        let paths: Vec<String> = operator_entries(
+            b"\x7fELF".to_vec(),
+            b"\x7fELF".to_vec(),
+            b"-----BEGIN CERTIFICATE-----".to_vec(),
+        )
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+        assert_eq!(
+            paths,
+            [
+                "openclaw-operator",
+                "openclaw-node",
+                "tmp",
+                "etc",
+                "etc/ssl",
+                "etc/ssl/certs",
+                CA_BUNDLE_PATH
+            ]
+        );
         Ok(())
     }
 }
