@@ -66,10 +66,17 @@ pub async fn step(
     report: Option<&SupervisorReport>,
 ) -> Outcome {
     let spec = &instance.spec.auto_update;
-    let previous = instance
-        .status
-        .as_ref()
-        .and_then(|s| s.auto_update.as_ref());
+    let cached = instance.status.as_ref().and_then(|s| s.auto_update.clone());
+    // While an update is in flight, its progress is read from the API server, not the watch
+    // cache: a reconcile triggered by the check's own clean-up can run before the status that
+    // moved past the check has come through the watch, and must not start the check again.
+    let fresh = match &cached {
+        Some(status) if status.update_phase.is_some() => {
+            latest(ctx, instance).await.unwrap_or(cached)
+        }
+        _ => cached,
+    };
+    let previous = fresh.as_ref();
     let image = spec_image(instance, defaults);
     let base = match (&image.digest, &image.tag) {
         (Some(_), _) => Base::Digest,
@@ -191,6 +198,16 @@ pub async fn step(
         status,
         view,
     }
+}
+
+/// `status.autoUpdate` as the API server has it now (`None` when it cannot be read).
+async fn latest(ctx: &Context, instance: &OpenClawInstance) -> Option<Option<AutoUpdateStatus>> {
+    let api: Api<OpenClawInstance> = Api::namespaced(
+        ctx.client.clone(),
+        &instance.namespace().unwrap_or_default(),
+    );
+    let now = api.get_status(&instance.name_any()).await.ok()?;
+    Some(now.status.and_then(|s| s.auto_update))
 }
 
 /// The tag the pod runs instead of the spec's, when auto-update moved it.
