@@ -544,9 +544,13 @@ fn rolling_back(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut
     if !pod.current_template && !pod.ready {
         decision.delete_stuck_pod = true;
     }
+    // The snapshot cannot come back without its store (the backup target was removed from the
+    // spec meanwhile): as a failed restore, the gateway must not start on the migrated state.
+    let unreachable = (status.pre_update_backup.is_some() && !facts.backups)
+        .then(|| RestoreAnswer::Failed("the instance has no backup target any more".into()));
     if status.pre_update_backup.is_some()
-        && pod.current_template
-        && let Some(RestoreAnswer::Failed(error)) = &pod.restore
+        && (pod.current_template || unreachable.is_some())
+        && let Some(RestoreAnswer::Failed(error)) = unreachable.as_ref().or(pod.restore.as_ref())
     {
         status.last_error = Some(format!(
             "rolling back from {pending}: restoring the pre-update backup failed: {error}"
@@ -902,6 +906,14 @@ mod tests {
         );
         assert_eq!(reasons(&decision), ["AutoUpdatePaused"]);
         assert!(!check_due(&spec, &f.base, Some(&paused), at(10_000_000)));
+        // The backup target removed meanwhile: the snapshot cannot come back, same verdict.
+        let mut f = facts(&spec, 30 + 700);
+        f.backups = false;
+        let (paused, _) = step(Some(&back), &f);
+        assert_eq!(
+            paused.paused.as_ref().map(|p| p.reason.as_str()),
+            Some("RestoreFailed")
+        );
     }
 
     #[test]
