@@ -50,6 +50,7 @@ pub async fn serve(
 
 /// GETs `url` (10 s at most) and fails unless it answers 200; prints what it got.
 pub async fn probe(url: &str) -> Result<()> {
+    crate::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()

@@ -32,6 +32,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    openclaw_operator::install_crypto_provider();
     match Cli::parse().command {
         Command::Run(args) => {
             telemetry::init(args.log_format)?;

@@ -49,8 +49,7 @@ pub enum RegistryError {
 /// other. oci-client keeps the first credentials it was given for a registry (its token cache),
 /// so a client serves one identity: anonymous, or one pull secret's.
 pub fn client(insecure: &[String]) -> Client {
-    // reqwest is built without a default crypto provider: ring, as everywhere in the operator.
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    crate::install_crypto_provider();
     let protocol = if insecure.is_empty() {
         ClientProtocol::Https
     } else {
