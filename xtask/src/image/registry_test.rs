@@ -1,71 +1,15 @@
 //! Pushes an image written by the layout writer to Debian's real `docker-registry`
 //! (distribution 2.8), started on a free loopback port, and reads it back with `oci-client`.
 
-use std::{
-    fs,
-    net::{TcpListener, TcpStream},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use openclaw_testkit::registry::Registry as RegistryProcess;
 
 use super::{layout::tests::small_image, push};
 
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-
-/// A `docker-registry serve` child, killed when dropped.
-struct RegistryProcess {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for RegistryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `docker-registry` with its data under `root`; `auth` is extra configuration (e.g. an
-/// `htpasswd` section).
-fn start_registry(root: &Path, auth: &str) -> Result<RegistryProcess> {
-    if !Path::new(REGISTRY_BIN).is_file() {
-        bail!(
-            "{REGISTRY_BIN} is missing: apt-get install docker-registry (the registry the image tests push to)"
-        );
-    }
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = root.join("registry.yml");
-    fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: \"{addr}\"}}\n{auth}",
-            root.join("data").display()
-        ),
-    )?;
-    let child = Command::new(REGISTRY_BIN)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(root.join("registry.log"))?)
-        .spawn()
-        .context("starting docker-registry")?;
-    let registry = RegistryProcess { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&registry.addr).is_err() {
-        if Instant::now() > deadline {
-            bail!(
-                "docker-registry did not listen on {} within 20 s: {}",
-                registry.addr,
-                fs::read_to_string(root.join("registry.log")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(registry)
+/// Starts Debian's `docker-registry` with its data under `root`; `auth` is extra configuration
+/// (e.g. an `htpasswd` section).
+fn start_registry(root: &std::path::Path, auth: &str) -> Result<RegistryProcess> {
+    RegistryProcess::start(root, auth).map_err(anyhow::Error::msg)
 }
 
 #[test]
@@ -119,7 +63,7 @@ fn pushes_to_a_real_registry_idempotently_and_reads_the_digest_back() -> Result<
 fn pushes_with_basic_auth_and_is_refused_without() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let htpasswd = dir.path().join("htpasswd");
-    fs::write(
+    std::fs::write(
         &htpasswd,
         format!("pusher:{}\n", bcrypt::hash("s3cret", 4)?),
     )?;
