@@ -158,6 +158,7 @@ impl ChartOperator {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        webhook_routes(cluster, watch)?;
         Ok(Self {
             release,
             namespace: ns.name.clone(),
@@ -343,20 +344,32 @@ pub async fn api_keys(cluster: &TestCluster, ns: &str, key: &str) -> Result<()> 
     .await
 }
 
-/// `kubectl apply` of an instance, once the release's webhook answers: right after `helm
-/// install` the webhook Service may not route yet (kube-proxy programs it within seconds), and
-/// the webhook's `failurePolicy: Fail` refuses instances meanwhile.
-pub async fn apply_instance(cluster: &TestCluster, ns: &str, manifest: &str) -> Result<()> {
+/// Waits until an instance created in `ns` (a server-side dry run, which goes through
+/// admission) reaches the release's webhook: `helm install --wait` returns once the operator pod
+/// is Ready, but the webhook Service may not route for some seconds more (kube-proxy programs it),
+/// and the webhook's `failurePolicy: Fail` refuses every instance meanwhile.
+fn webhook_routes(cluster: &TestCluster, ns: &str) -> Result<()> {
+    let probe = serde_json::json!({
+        "apiVersion": "openclaw.rocks/v1alpha1",
+        "kind": "OpenClawInstance",
+        "metadata": { "name": "webhook-probe", "namespace": ns },
+        "spec": {},
+    })
+    .to_string();
     let started = std::time::Instant::now();
     loop {
-        match crate::instances::apply(cluster, ns, manifest) {
-            Err(err)
-                if format!("{err:#}").contains("failed calling webhook")
-                    && started.elapsed() < Duration::from_secs(60) =>
-            {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            other => return other,
+        let out = cluster.tool(
+            "kubectl",
+            &["create", "--dry-run=server", "-o", "name", "-f", "-"],
+            Some(&probe),
+        )?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains("failed calling webhook") {
+            return Ok(());
         }
+        if started.elapsed() > Duration::from_secs(90) {
+            bail!("the release's webhook did not answer within 90 s: {stderr}");
+        }
+        std::thread::sleep(Duration::from_secs(1));
     }
 }

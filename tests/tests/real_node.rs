@@ -19,9 +19,7 @@ use kube::{
 use openclaw_testkit::seaweed::SeaweedFs;
 use openclaw_tests::{
     TestCluster, backup, instances,
-    real_node::{
-        ChartOperator, READY_TIMEOUT, api_keys, apply_instance, my_agent, running, seconds, sh,
-    },
+    real_node::{ChartOperator, READY_TIMEOUT, api_keys, my_agent, running, seconds, sh},
     seed::fixtures_dir,
     wait,
 };
@@ -438,7 +436,7 @@ async fn guide_agent_runs_for_real_and_survives_faults() -> Result<()> {
 
 /// Applies the guide's `my-agent` and waits for it to run (the operator's log on failure).
 async fn apply_my_agent(cluster: &TestCluster, ns: &str, operator: &ChartOperator) -> Result<()> {
-    apply_instance(cluster, ns, &my_agent()?).await?;
+    instances::apply(cluster, ns, &my_agent()?)?;
     running(cluster, ns, "my-agent")
         .await
         .with_context(|| format!("operator log:\n{}", operator.logs()))

@@ -17,7 +17,7 @@ use openclaw_api::node::{
 use openclaw_testkit::upstreams::{clawhub, npm_registry, pypi};
 use openclaw_tests::{
     TestCluster, instances,
-    real_node::{ChartOperator, api_keys, apply_instance, my_agent, running, sh},
+    real_node::{ChartOperator, api_keys, my_agent, running, sh},
     wait,
 };
 
@@ -273,7 +273,7 @@ async fn the_node_agent_serves_its_node() -> Result<()> {
     // The first agent: its gateway runs under the Localhost profile and downloads through the
     // node cache.
     api_keys(&cluster, &ns.name, "sk-ant-node").await?;
-    apply_instance(&cluster, &ns.name, &agent_with_downloads("my-agent")?).await?;
+    instances::apply(&cluster, &ns.name, &agent_with_downloads("my-agent")?)?;
     running(&cluster, &ns.name, "my-agent")
         .await
         .with_context(|| {
