@@ -536,6 +536,20 @@ fn rollback_tag(status: &AutoUpdateStatus) -> Option<String> {
         .filter(|v| Some(v) != status.base_tag.as_ref())
 }
 
+/// Why the pre-update backup cannot come back, if it cannot: the rolled-back pod's restore
+/// failed, or the snapshot has no store any more (the backup target was removed from the spec
+/// meanwhile). Either way the gateway must not start on the migrated state.
+fn restore_failure(status: &AutoUpdateStatus, facts: &Facts<'_>) -> Option<String> {
+    status.pre_update_backup.as_ref()?;
+    if !facts.backups {
+        return Some("the instance has no backup target any more".to_owned());
+    }
+    match &facts.pod.restore {
+        Some(RestoreAnswer::Failed(error)) if facts.pod.current_template => Some(error.clone()),
+        _ => None,
+    }
+}
+
 /// Back on the previous version, with the pre-update backup restored as the pod starts.
 fn rolling_back(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut Decision) {
     let pod = &facts.pod;
@@ -544,14 +558,7 @@ fn rolling_back(status: &mut AutoUpdateStatus, facts: &Facts<'_>, decision: &mut
     if !pod.current_template && !pod.ready {
         decision.delete_stuck_pod = true;
     }
-    // The snapshot cannot come back without its store (the backup target was removed from the
-    // spec meanwhile): as a failed restore, the gateway must not start on the migrated state.
-    let unreachable = (status.pre_update_backup.is_some() && !facts.backups)
-        .then(|| RestoreAnswer::Failed("the instance has no backup target any more".into()));
-    if status.pre_update_backup.is_some()
-        && (pod.current_template || unreachable.is_some())
-        && let Some(RestoreAnswer::Failed(error)) = unreachable.as_ref().or(pod.restore.as_ref())
-    {
+    if let Some(error) = restore_failure(status, facts) {
         status.last_error = Some(format!(
             "rolling back from {pending}: restoring the pre-update backup failed: {error}"
         ));
